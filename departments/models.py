@@ -1,0 +1,180 @@
+"""Departments, the people in them, and their cases: one item in one department's queue."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Department(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    colour = models.CharField(max_length=7, default="#607d8b", help_text="Hex, e.g. #1e88e5.")
+    # A sealed department's cases, notes and the items routed only to it are invisible to
+    # every other department (HR by default).
+    sealed = models.BooleanField(default=False)
+    first_response_sla = models.DurationField(default=timedelta(hours=4))
+    resolution_sla = models.DurationField(default=timedelta(days=2))
+    # Overrides the classifier's own threshold for this department when set.
+    routing_threshold = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        MANAGER = "manager", "Manager"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    available = models.BooleanField(default=True, help_text="Takes automatic assignments.")
+    max_open_cases = models.PositiveIntegerField(default=25)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "department"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.department} ({self.role})"
+
+
+class Case(models.Model):
+    """One feedback item in one department's queue. Unique per (item, department)."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        WAITING = "waiting", "Waiting"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    class RoutedBy(models.TextChoices):
+        RULE = "rule", "Rule"
+        MODEL = "model", "Model"
+        PERSON = "person", "Person"
+
+    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING)
+
+    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="cases")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="cases")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
+    priority = models.CharField(max_length=10, default="normal")
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    routed_by = models.CharField(max_length=10, choices=RoutedBy.choices)
+    rule = models.ForeignKey("routing.Rule", on_delete=models.SET_NULL, null=True, blank=True)
+    model_version = models.CharField(max_length=64, blank=True)
+    reason = models.TextField(blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    explanation = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="First response due.")
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "department"], name="case_unique_per_dept"),
+        ]
+        indexes = [
+            # A department's queue: its open cases, newest first / most urgent first.
+            models.Index(fields=["department", "status", "-created_at"], name="case_queue"),
+            models.Index(
+                fields=["department", "due_at"],
+                name="case_open_due",
+                condition=Q(status__in=["new", "open", "waiting"]),
+            ),
+            models.Index(fields=["assignee", "status"], name="case_assignee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} ({self.department.slug}, {self.status})"
+
+
+class CaseEvent(models.Model):
+    """Append-only timeline of what happened to an item, in any department.
+
+    It is the audit log, the source of the handoff dashboard and the labels the
+    classifier retrains on. Rows are never updated or deleted.
+    """
+
+    class Kind(models.TextChoices):
+        ROUTED = "routed", "Routed"
+        TRIAGED = "triaged", "Sent to triage"
+        NOISE = "noise", "Marked as noise"
+        CLAIMED = "claimed", "Claimed"
+        ASSIGNED = "assigned", "Assigned"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        REROUTED = "rerouted", "Rerouted"
+        SHARED = "shared", "Shared"
+        NOTED = "noted", "Note added"
+        TAGGED = "tagged", "Tagged"
+
+    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="events")
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    from_department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    to_department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["item", "created_at"], name="event_item_timeline"),
+            models.Index(fields=["kind", "created_at"], name="event_kind_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on item {self.item_id}"
+
+
+class Note(models.Model):
+    """An internal note on an item, readable by every department that can see the item."""
+
+    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
+    department = models.ForeignKey(
+        Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="notes"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["item", "created_at"], name="note_item_time")]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on item {self.item_id}"

@@ -1,0 +1,145 @@
+"""Hashed TF-IDF features: word 1-2-grams and char_wb n-grams.
+
+Hashing instead of a fitted vocabulary keeps the artifact free of training text (it
+stores only weight and idf arrays indexed by hash bucket) and makes it small and safe to
+load without pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from .normalize import normalize_text
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    word_bits: int = 18
+    char_bits: int = 18
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    # Buckets seen in fewer documents than this get idf 0: one-off strings (ids, names,
+    # typos) only memorise the training rows.
+    min_df: int = 2
+    word_weight: float = 1.0
+    char_weight: float = 1.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureConfig:
+        data = dict(data)
+        data["word_ngrams"] = tuple(data["word_ngrams"])
+        data["char_ngrams"] = tuple(data["char_ngrams"])
+        return cls(**data)
+
+    @property
+    def n_word(self) -> int:
+        return 2**self.word_bits
+
+    @property
+    def n_char(self) -> int:
+        return 2**self.char_bits
+
+    @property
+    def n_features(self) -> int:
+        return self.n_word + self.n_char
+
+
+def _word_vectorizer(config: FeatureConfig) -> HashingVectorizer:
+    # normalize_text already lower-cases and space-separates tokens.
+    return HashingVectorizer(
+        analyzer="word",
+        token_pattern=r"\S+",
+        lowercase=False,
+        ngram_range=config.word_ngrams,
+        n_features=config.n_word,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+
+
+def _char_vectorizer(config: FeatureConfig) -> HashingVectorizer:
+    return HashingVectorizer(
+        analyzer="char_wb",
+        lowercase=False,
+        ngram_range=config.char_ngrams,
+        n_features=config.n_char,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+
+
+class HashedCounts:
+    """Raw hashed counts for already-normalized texts; stateless, so computed once."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        self._word = _word_vectorizer(config)
+        self._char = _char_vectorizer(config)
+
+    def transform(self, normalized: list[str]) -> sp.csr_matrix:
+        word = self._word.transform(normalized)
+        char = self._char.transform(normalized)
+        return sp.hstack([word, char], format="csr", dtype=np.float32)
+
+    def word_analyzer(self):
+        return self._word.build_analyzer()
+
+    def char_analyzer(self):
+        return self._char.build_analyzer()
+
+    def word_index(self, terms: list[str]) -> np.ndarray:
+        return _hash_indices(terms, self.config.n_word)
+
+    def char_index(self, grams: list[str]) -> np.ndarray:
+        return self.config.n_word + _hash_indices(grams, self.config.n_char)
+
+
+def _hash_indices(terms: list[str], n_features: int) -> np.ndarray:
+    # FeatureHasher is what HashingVectorizer uses internally, so indices agree exactly.
+    if not terms:
+        return np.zeros(0, dtype=np.int64)
+    hasher = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=False)
+    matrix = hasher.transform([[term] for term in terms]).tocsr()
+    return matrix.indices.astype(np.int64)
+
+
+def fit_idf(counts: sp.csr_matrix, min_df: int) -> np.ndarray:
+    """Smoothed idf per bucket; buckets below min_df documents are switched off (idf 0)."""
+    n_docs = counts.shape[0]
+    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+    idf[df < min_df] = 0.0
+    return idf.astype(np.float32)
+
+
+def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.diags((1.0 / norms).astype(np.float32)) @ matrix
+
+
+def tfidf(counts: sp.csr_matrix, idf: np.ndarray, config: FeatureConfig) -> sp.csr_matrix:
+    """Sublinear tf x idf, each block (word, char) L2-normalized then weighted."""
+    weighted = counts.copy()
+    # Sublinear tf: a word said five times is not five times the evidence.
+    weighted.data = 1.0 + np.log(weighted.data)
+    weighted = weighted @ sp.diags(idf)
+    weighted = sp.csr_matrix(weighted)
+    weighted.eliminate_zeros()
+    word = _l2_rows(weighted[:, : config.n_word]) * config.word_weight
+    char = _l2_rows(weighted[:, config.n_word :]) * config.char_weight
+    return sp.hstack([word, char], format="csr", dtype=np.float32)
+
+
+def normalize_all(texts: list[str]) -> list[str]:
+    return [normalize_text(text) for text in texts]

@@ -1,0 +1,185 @@
+"""The trained department model: a linear scorer over hashed TF-IDF features.
+
+The artifact is one compressed .npz holding numpy arrays and a JSON string. It never
+contains training sentences (only per-bucket weights and idf values) and loads with
+``allow_pickle=False``, so a tampered file cannot execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from .features import FeatureConfig, HashedCounts, tfidf
+from .normalize import normalize_text, word_tokens
+
+LABELS: tuple[str, ...] = ("product", "support", "hr", "marketing", "noise")
+
+ARTIFACT_FORMAT = "switchboard-department-model/1"
+
+
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-values))
+
+
+class DepartmentModel:
+    """Scores text against every department; one independent probability per label."""
+
+    def __init__(
+        self,
+        *,
+        labels: tuple[str, ...],
+        feature_config: FeatureConfig,
+        idf: np.ndarray,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        calibration: np.ndarray,
+        thresholds: dict[str, float],
+        metrics: dict | None = None,
+        training_summary: dict | None = None,
+    ) -> None:
+        n_labels = len(labels)
+        if coef.shape != (n_labels, feature_config.n_features):
+            raise ValueError(f"coef shape {coef.shape} does not match the feature config")
+        if calibration.shape != (n_labels, 2):
+            raise ValueError("calibration must hold (slope, offset) per label")
+        self.labels = tuple(labels)
+        self.feature_config = feature_config
+        # float32 everywhere: halves memory and makes save/load round-trips exact.
+        self.idf = np.ascontiguousarray(idf, dtype=np.float32)
+        self.coef = np.ascontiguousarray(coef, dtype=np.float32)
+        self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
+        self.calibration = np.ascontiguousarray(calibration, dtype=np.float32)
+        self.thresholds = {label: float(thresholds[label]) for label in self.labels}
+        self.metrics = metrics or {}
+        self.training_summary = training_summary or {}
+        self._counts = HashedCounts(feature_config)
+
+    # -- scoring -------------------------------------------------------------------
+
+    def _features(self, texts: list[str]):
+        normalized = [normalize_text(text) for text in texts]
+        return tfidf(self._counts.transform(normalized), self.idf, self.feature_config)
+
+    def decision_function(self, texts: list[str]) -> np.ndarray:
+        """Raw linear scores, shape (n, n_labels); larger means more likely."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        features = self._features(list(texts))
+        return np.asarray(features @ self.coef.T) + self.intercept
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1."""
+        scores = self.decision_function(texts).astype(np.float64)
+        slope, offset = self.calibration[:, 0], self.calibration[:, 1]
+        return _sigmoid(scores * slope + offset)
+
+    def predict(self, texts: list[str]) -> list[str]:
+        proba = self.predict_proba(texts)
+        return [self.labels[i] for i in proba.argmax(axis=1)]
+
+    # -- explanations ----------------------------------------------------------------
+
+    def explain(self, text: str, label: str, top: int = 5) -> list[tuple[str, float]]:
+        """Words and word pairs that pushed `label`'s score most, strongest positive first.
+
+        A term's contribution is its tf-idf weight times the label's coefficient for the
+        term's hash bucket. Character n-grams are folded into the word they came from, so
+        the reader sees words ("refund"), never hash buckets.
+        """
+        row = self.labels.index(label)
+        normalized = normalize_text(text)
+        if not normalized:
+            return []
+        features = tfidf(self._counts.transform([normalized]), self.idf, self.feature_config)
+        contribution = np.zeros(self.feature_config.n_features, dtype=np.float64)
+        contribution[features.indices] = features.data * self.coef[row, features.indices]
+
+        terms = list(dict.fromkeys(self._counts.word_analyzer()(normalized)))
+        term_index = self._counts.word_index(terms)
+        scores = {term: float(contribution[idx]) for term, idx in zip(terms, term_index, strict=True)}
+        for word, share in self._char_shares(word_tokens(normalized), contribution).items():
+            scores[word] = scores.get(word, 0.0) + share
+
+        ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+        ranked = [(term, round(value, 4)) for term, value in ranked if value != 0.0]
+        return ranked[:top]
+
+    def _char_shares(self, tokens: list[str], contribution: np.ndarray) -> dict[str, float]:
+        """Split each char n-gram's contribution among the distinct words that contain it."""
+        char_analyzer = self._counts.char_analyzer()
+        grams_by_word: dict[str, Counter] = {}
+        for word in dict.fromkeys(tokens):
+            grams = char_analyzer(word)
+            indices = self._counts.char_index(grams)
+            grams_by_word[word] = Counter(indices.tolist())
+        occurrences: defaultdict[int, int] = defaultdict(int)
+        for word in tokens:
+            for index, count in grams_by_word[word].items():
+                occurrences[index] += count
+        shares: dict[str, float] = {}
+        for word, grams in grams_by_word.items():
+            per_word = tokens.count(word)
+            shares[word] = sum(
+                contribution[index] * count * per_word / occurrences[index]
+                for index, count in grams.items()
+            )
+        return shares
+
+    # -- persistence -----------------------------------------------------------------
+
+    def _meta(self) -> dict:
+        return {
+            "format": ARTIFACT_FORMAT,
+            "labels": list(self.labels),
+            "feature_config": self.feature_config.to_json(),
+            "thresholds": self.thresholds,
+            "metrics": self.metrics,
+            "training_summary": self.training_summary,
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "idf": self.idf,
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "calibration": self.calibration,
+        }
+
+    @property
+    def version(self) -> str:
+        """Content hash of everything that affects predictions or is stored with them."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self._meta(), sort_keys=True).encode())
+        for name, array in sorted(self._arrays().items()):
+            digest.update(name.encode())
+            digest.update(str(array.shape).encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()[:12]
+
+    def save(self, path: pathlib.Path) -> None:
+        meta = json.dumps(self._meta(), sort_keys=True)
+        with open(path, "wb") as handle:  # a handle stops numpy from appending ".npz"
+            np.savez_compressed(handle, meta=np.array(meta), **self._arrays())
+
+    @classmethod
+    def load(cls, path: pathlib.Path) -> DepartmentModel:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            if meta.get("format") != ARTIFACT_FORMAT:
+                raise ValueError(f"{path}: not a department model artifact ({meta.get('format')!r})")
+            return cls(
+                labels=tuple(meta["labels"]),
+                feature_config=FeatureConfig.from_json(meta["feature_config"]),
+                idf=archive["idf"],
+                coef=archive["coef"],
+                intercept=archive["intercept"],
+                calibration=archive["calibration"],
+                thresholds=meta["thresholds"],
+                metrics=meta["metrics"],
+                training_summary=meta["training_summary"],
+            )

@@ -1,0 +1,258 @@
+"""Fitting the department model, its calibration and its auto-route thresholds."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+from .evaluation import evaluate_proba
+from .features import FeatureConfig, HashedCounts, fit_idf, normalize_all, tfidf
+from .model import LABELS, DepartmentModel
+
+# Auto-routed items must be right at least this often; below it a human triages.
+TARGET_PRECISION = 0.9
+# Never auto-route on a coin flip, even for a department that is rarely confused.
+MIN_THRESHOLD = 0.5
+# A threshold picked from fewer held-out items than this is noise, not evidence.
+MIN_ROUTED_FOR_THRESHOLD = 5
+# When a label has no reachable threshold nothing is auto-routed to it.
+UNREACHABLE_THRESHOLD = 1.0
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    # Inverse regularization strength of the logistic regressions.
+    C: float = 4.0
+    # Within a department, a source with n rows gets total weight proportional to
+    # n ** (1 - source_balance): 0 keeps raw counts, 1 gives every source an equal say.
+    source_balance: float = 0.5
+    folds: int = 5
+    target_precision: float = TARGET_PRECISION
+    max_iter: int = 300
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["features"] = self.features.to_json()
+        return data
+
+
+def balanced_weights(
+    labels: list[str],
+    groups: list[str] | None,
+    sample_weight: list[float] | None,
+    source_balance: float,
+) -> np.ndarray:
+    """Per-row weights: every department weighs the same, and no source dominates one."""
+    n = len(labels)
+    weights = np.ones(n, dtype=np.float64)
+    if groups is not None and source_balance > 0:
+        cells = Counter(zip(labels, groups, strict=True))
+        weights = np.array(
+            [cells[(label, group)] ** -source_balance for label, group in zip(labels, groups, strict=True)]
+        )
+    label_totals: Counter[str] = Counter()
+    for label, weight in zip(labels, weights, strict=True):
+        label_totals[label] += weight
+    n_labels = len(label_totals)
+    weights = np.array(
+        [w * n / (n_labels * label_totals[label]) for label, w in zip(labels, weights, strict=True)]
+    )
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype=np.float64)
+    return weights
+
+
+def _fit_linear(
+    features: sp.csr_matrix,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    params: TrainParams,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One binary logistic regression per department (one-vs-rest).
+
+    One-vs-rest rather than softmax because the product routes a text to *every*
+    department that is confident, so each score must stand on its own.
+    """
+    n_labels = len(LABELS)
+    coef = np.zeros((n_labels, features.shape[1]), dtype=np.float32)
+    # A department absent from the training data can never be predicted.
+    intercept = np.full(n_labels, -10.0, dtype=np.float32)
+    for index in range(n_labels):
+        binary = (targets == index).astype(np.int64)
+        if binary.min() == binary.max():
+            continue
+        model = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
+        model.fit(features, binary, sample_weight=weights)
+        coef[index] = model.coef_[0]
+        intercept[index] = model.intercept_[0]
+    return coef, intercept
+
+
+def _scores(features: sp.csr_matrix, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    return np.asarray(features @ coef.T) + intercept
+
+
+def _splits(targets: np.ndarray, groups: list[str] | None, folds: int, seed: int):
+    """Held-out folds: by source when sources are known, so scores reflect unseen sources."""
+    if groups is not None and len(set(groups)) >= 3:
+        n_splits = min(folds, len(set(groups)))
+        return list(GroupKFold(n_splits=n_splits).split(targets, targets, groups)), (
+            f"group k-fold by source ({n_splits} folds)"
+        )
+    smallest = min(int(c) for c in np.bincount(targets) if c > 0)
+    n_splits = min(folds, smallest)
+    if n_splits < 2:
+        return [], "none (too few rows per department)"
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return list(splitter.split(targets, targets)), f"stratified k-fold ({n_splits} folds)"
+
+
+def _out_of_fold_scores(
+    counts: sp.csr_matrix,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    splits: list,
+    params: TrainParams,
+    seed: int,
+) -> np.ndarray:
+    oof = np.zeros((counts.shape[0], len(LABELS)), dtype=np.float64)
+    for train_index, test_index in splits:
+        # idf is refit per fold: held-out rows must not shape the features they are scored on.
+        idf = fit_idf(counts[train_index], params.features.min_df)
+        train_x = tfidf(counts[train_index], idf, params.features)
+        coef, intercept = _fit_linear(train_x, targets[train_index], weights[train_index], params, seed)
+        oof[test_index] = _scores(tfidf(counts[test_index], idf, params.features), coef, intercept)
+    return oof
+
+
+def fit_calibration(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Platt scaling per department on held-out scores: (slope, offset) rows."""
+    calibration = np.tile(np.array([1.0, 0.0]), (scores.shape[1], 1))
+    for index in range(scores.shape[1]):
+        binary = (targets == index).astype(np.int64)
+        if binary.min() == binary.max():
+            continue
+        platt = LogisticRegression(C=1e4, max_iter=1000)
+        platt.fit(scores[:, [index]], binary)
+        calibration[index] = (platt.coef_[0, 0], platt.intercept_[0])
+    return calibration
+
+
+def _calibrated(scores: np.ndarray, calibration: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(scores * calibration[:, 0] + calibration[:, 1])))
+
+
+def choose_thresholds(
+    proba: np.ndarray, targets: np.ndarray, target_precision: float
+) -> dict[str, float]:
+    """Lowest threshold per department whose auto-routed items reach the target precision.
+
+    Considers held-out items whose top department is this one; walking down from the
+    most confident, the threshold is the lowest probability at which the items at or
+    above it are still right `target_precision` of the time (maximum coverage).
+    """
+    top = proba.argmax(axis=1)
+    thresholds: dict[str, float] = {}
+    for index, label in enumerate(LABELS):
+        mask = top == index
+        probs = proba[mask, index]
+        correct = targets[mask] == index
+        order = np.argsort(-probs, kind="stable")
+        probs, correct = probs[order], correct[order]
+        precision = np.cumsum(correct) / np.arange(1, len(correct) + 1)
+        ok = np.flatnonzero(precision >= target_precision)
+        ok = ok[ok + 1 >= MIN_ROUTED_FOR_THRESHOLD]
+        if len(ok) == 0:
+            thresholds[label] = UNREACHABLE_THRESHOLD
+            continue
+        thresholds[label] = float(max(MIN_THRESHOLD, probs[ok[-1]]))
+    return thresholds
+
+
+def _summary(
+    labels: list[str], groups: list[str] | None, params: TrainParams, seed: int, cv_scheme: str
+) -> dict:
+    summary: dict = {
+        "rows": len(labels),
+        "rows_per_department": dict(sorted(Counter(labels).items())),
+        "params": params.to_json(),
+        "seed": seed,
+        "validation": cv_scheme,
+        "scikit_learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+    if groups is not None:
+        summary["rows_per_source"] = dict(sorted(Counter(groups).items()))
+    return summary
+
+
+def _validate(texts: list[str], labels: list[str], groups, sample_weight) -> None:
+    if len(texts) != len(labels):
+        raise ValueError("texts and labels differ in length")
+    if groups is not None and len(groups) != len(labels):
+        raise ValueError("groups and labels differ in length")
+    if sample_weight is not None and len(sample_weight) != len(labels):
+        raise ValueError("sample_weight and labels differ in length")
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise ValueError(f"unknown department(s): {', '.join(unknown)}")
+    if len(set(labels)) < 2:
+        raise ValueError("need at least two departments to train")
+
+
+def train_model(
+    texts: list[str],
+    labels: list[str],
+    *,
+    sample_weight: list[float] | None = None,
+    groups: list[str] | None = None,
+    seed: int = 42,
+    params: TrainParams | None = None,
+) -> DepartmentModel:
+    """Fit the model; calibrate and pick thresholds from held-out (by source) predictions.
+
+    `groups` names each row's source (dataset, channel, organisation). It is used twice:
+    to down-weight sources that dominate a department, and to hold whole sources out when
+    choosing calibration and thresholds, so those reflect text from sources never seen.
+    """
+    params = params or TrainParams()
+    _validate(texts, labels, groups, sample_weight)
+    index_of = {label: i for i, label in enumerate(LABELS)}
+    targets = np.array([index_of[label] for label in labels], dtype=np.int64)
+    weights = balanced_weights(labels, groups, sample_weight, params.source_balance)
+    counts = HashedCounts(params.features).transform(normalize_all(list(texts)))
+
+    splits, cv_scheme = _splits(targets, groups, params.folds, seed)
+    metrics: dict = {"validation": cv_scheme}
+    if splits:
+        oof_scores = _out_of_fold_scores(counts, targets, weights, splits, params, seed)
+        calibration = fit_calibration(oof_scores, targets)
+        oof_proba = _calibrated(oof_scores, calibration)
+        thresholds = choose_thresholds(oof_proba, targets, params.target_precision)
+        metrics["held_out"] = evaluate_proba(oof_proba, list(labels), LABELS, thresholds)
+    else:
+        calibration = np.tile(np.array([1.0, 0.0]), (len(LABELS), 1))
+        thresholds = dict.fromkeys(LABELS, MIN_THRESHOLD)
+
+    idf = fit_idf(counts, params.features.min_df)
+    coef, intercept = _fit_linear(tfidf(counts, idf, params.features), targets, weights, params, seed)
+    return DepartmentModel(
+        labels=LABELS,
+        feature_config=params.features,
+        idf=idf,
+        coef=coef,
+        intercept=intercept,
+        calibration=calibration,
+        thresholds=thresholds,
+        metrics=metrics,
+        training_summary=_summary(list(labels), groups, params, seed, cv_scheme),
+    )

@@ -1,0 +1,276 @@
+"""Routing: turning `received` items into cases in the departments that own them."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from departments.models import Case, CaseEvent, Department
+from feedback.models import FeedbackItem
+from routing.classification import ActiveClassifier, classifier_active
+from routing.dispatch import routing_enqueue
+from routing.enrichment import signals_compute
+from routing.models import Rule
+from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile, rules_apply
+
+logger = logging.getLogger(__name__)
+
+NOISE = "noise"
+EXPLAIN_TERMS = 5
+
+
+@dataclass
+class RoutingSummary:
+    routed: int = 0
+    triage: int = 0
+    noise: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cases: int = 0
+    item_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    """What routing decided for one item, before it is written."""
+
+    state: str
+    scores: dict[str, float]
+    signals: object
+    priority: str
+    tags: list[str]
+    # department slug -> (routed_by, rule or None, confidence, explanation dict)
+    targets: dict[str, tuple[str, CompiledRule | None, float | None, dict]]
+    blocked: dict[str, CompiledRule]
+
+
+def rules_load(departments: Sequence[str]) -> list[CompiledRule]:
+    """Enabled rules in order, compiled. A rule that no longer validates (a department was
+    removed) is skipped with a warning rather than stopping all routing."""
+    compiled = []
+    for rule in Rule.objects.filter(enabled=True).order_by("position", "id"):
+        try:
+            compiled.append(rule_compile(pk=rule.pk, name=rule.name, match=rule.match,
+                                         conditions=rule.conditions, actions=rule.actions,
+                                         departments=departments))
+        except RuleError as exc:
+            logger.warning("rule %s (%s) skipped: %s", rule.pk, rule.name, exc)
+    return compiled
+
+
+def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Department]) -> dict:
+    thresholds = {k: float(v) for k, v in classifier.model.thresholds.items()}
+    for slug, dept in departments.items():
+        if dept.routing_threshold is not None:
+            thresholds[slug] = dept.routing_threshold
+    return thresholds
+
+
+def items_decide(
+    items: Sequence[FeedbackItem],
+    *,
+    classifier: ActiveClassifier,
+    departments: dict[str, Department],
+    rules: Sequence[CompiledRule],
+) -> list[Decision]:
+    """Classify a batch in one model call, then apply rules item by item. Writes nothing,
+    so the rule editor's dry run uses it too."""
+    model = classifier.model
+    probabilities = model.predict_proba([item.body for item in items]) if items else []
+    thresholds = thresholds_for(classifier, departments)
+    decisions = []
+    for item, row in zip(items, probabilities, strict=True):
+        scores = {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
+        followers = item.author.followers if item.author_id else None
+        signals = signals_compute(text=item.body, followers=followers, language=item.language)
+        targets: dict[str, tuple] = {}
+        for slug, score in scores.items():
+            if slug in departments and score >= thresholds.get(slug, 1.0):
+                targets[slug] = ("model", None, score, {})
+        ctx = RuleContext(
+            text=item.body, source=item.source.slug, language=signals.language,
+            sentiment=signals.sentiment, scores=scores, followers=followers,
+            tags=set(signals.intents) | set(item.tags),
+        )
+        outcome, decided_by = rules_apply(rules, ctx)
+        for slug in outcome.route_to:
+            rule = decided_by[slug]
+            targets[slug] = ("rule", rule, scores.get(slug), {"rule": rule.name})
+        blocked = {slug: decided_by[slug] for slug in outcome.never_route_to}
+        for slug in blocked:
+            targets.pop(slug, None)
+        for slug, (routed_by, rule, score, explanation) in targets.items():
+            if routed_by == "model":
+                explanation = {
+                    "score": score,
+                    "threshold": thresholds.get(slug),
+                    "terms": [[term, round(float(w), 4)]
+                              for term, w in model.explain(item.body, slug, top=EXPLAIN_TERMS)],
+                }
+                targets[slug] = (routed_by, rule, score, explanation)
+        if targets:
+            state = FeedbackItem.State.ROUTED
+        elif scores.get(NOISE, 0.0) >= thresholds.get(NOISE, 1.0):
+            state = FeedbackItem.State.NOISE
+        else:
+            state = FeedbackItem.State.TRIAGE
+        decisions.append(Decision(
+            state=state, scores=scores, signals=signals,
+            priority=outcome.priority or signals.priority,
+            tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
+            targets=targets, blocked=blocked,
+        ))
+    return decisions
+
+
+def _reason(routed_by: str, rule: CompiledRule | None, score: float | None, version: str) -> str:
+    if routed_by == "rule" and rule is not None:
+        return f"rule '{rule.name}'"
+    return f"model {version}: score {score:.2f}"
+
+
+def _write(items: Sequence[FeedbackItem], decisions: Sequence[Decision], *,
+           classifier: ActiveClassifier, departments: dict[str, Department],
+           summary: RoutingSummary) -> None:
+    now = timezone.now()
+    existing = set(
+        Case.objects.filter(item__in=items).values_list("item_id", "department__slug")
+    )
+    cases: list[Case] = []
+    events: list[CaseEvent] = []
+    for item, decision in zip(items, decisions, strict=True):
+        for slug, (routed_by, rule, score, explanation) in decision.targets.items():
+            if (item.pk, slug) in existing:
+                continue
+            dept = departments[slug]
+            cases.append(Case(
+                item=item, department=dept, priority=decision.priority,
+                routed_by=routed_by, rule_id=rule.pk if rule else None,
+                model_version=classifier.version,
+                reason=_reason(routed_by, rule, score, classifier.version),
+                confidence=score, explanation=explanation, created_at=now, updated_at=now,
+                tags=decision.tags,
+                # Historical imports are not owed a response: no SLA clock for them.
+                due_at=None if item.backfill else now + dept.first_response_sla,
+                resolution_due_at=None if item.backfill else now + dept.resolution_sla,
+            ))
+        item.state = decision.state
+        item.scores = decision.scores
+        item.sentiment = decision.signals.sentiment
+        item.sentiment_label = decision.signals.sentiment_label
+        item.language = decision.signals.language
+        item.priority = decision.priority
+        item.intents = decision.signals.intents
+        item.tags = decision.tags
+        item.model_version = classifier.version
+        item.routed_at = now
+        item.routing_attempts += 1
+        item.error = ""
+        if decision.state != FeedbackItem.State.ROUTED:
+            kind = CaseEvent.Kind.NOISE if decision.state == "noise" else CaseEvent.Kind.TRIAGED
+            events.append(CaseEvent(item=item, kind=kind, created_at=now, data={
+                "model_version": classifier.version, "scores": decision.scores,
+                "blocked": {s: r.name for s, r in decision.blocked.items()},
+            }))
+        setattr(summary, decision.state, getattr(summary, decision.state) + 1)
+    Case.objects.bulk_create(cases)
+    for case in cases:
+        events.append(CaseEvent(
+            item=case.item, case=case, kind=CaseEvent.Kind.ROUTED, to_department=case.department,
+            note=case.reason, created_at=now,
+            data={"routed_by": case.routed_by, "rule_id": case.rule_id,
+                  "model_version": case.model_version, "confidence": case.confidence},
+        ))
+    CaseEvent.objects.bulk_create(events)
+    FeedbackItem.objects.bulk_update(items, [
+        "state", "scores", "sentiment", "sentiment_label", "language", "priority", "intents",
+        "tags", "model_version", "routed_at", "routing_attempts", "error",
+    ])
+    summary.cases += len(cases)
+
+
+def items_route(*, item_ids: Sequence[int]) -> RoutingSummary:
+    """Route the still-`received` items among `item_ids`. Idempotent and safe to run
+    concurrently with itself.
+
+    Locks: takes row locks on the items (`SELECT … FOR UPDATE SKIP LOCKED`, in primary-key
+    order) for the whole transaction. Items another worker holds are skipped (that worker
+    routes them); items already routed are skipped. Cases are unique per (item,
+    department), so even a second run cannot double a case.
+    """
+    summary = RoutingSummary()
+    departments = {d.slug: d for d in Department.objects.all()}
+    rules = rules_load(list(departments))
+    classifier = classifier_active()
+    with transaction.atomic():
+        items = list(
+            FeedbackItem.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=list(item_ids), state=FeedbackItem.State.RECEIVED)
+            .select_related("author", "source")
+            .order_by("pk")
+        )
+        summary.skipped = len(set(item_ids)) - len(items)
+        if not items:
+            return summary
+        try:
+            with transaction.atomic():  # savepoint: a failure here leaves the locks held
+                decisions = items_decide(items, classifier=classifier,
+                                         departments=departments, rules=rules)
+                _write(items, decisions, classifier=classifier, departments=departments,
+                       summary=summary)
+        except DatabaseError:
+            raise  # transient (connection, deadlock): the task retries the whole batch
+        except Exception:
+            # A bug or a poison item must not block the batch forever: route one by one and
+            # mark only the items that still fail, with the error, for a person to look at.
+            logger.exception("batch routing failed; retrying item by item")
+            summary = _route_one_by_one(items, classifier=classifier,
+                                        departments=departments, rules=rules)
+        summary.item_ids = [item.pk for item in items]
+    return summary
+
+
+def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummary:
+    summary = RoutingSummary()
+    for item in items:
+        try:
+            with transaction.atomic():
+                decisions = items_decide([item], classifier=classifier,
+                                         departments=departments, rules=rules)
+                _write([item], decisions, classifier=classifier, departments=departments,
+                       summary=summary)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            logger.exception("routing item %s failed", item.pk)
+            FeedbackItem.objects.filter(pk=item.pk).update(
+                state=FeedbackItem.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+                routing_attempts=item.routing_attempts + 1,
+            )
+            summary.failed += 1
+    return summary
+
+
+def items_sweep(*, older_than=None, limit: int = 20_000) -> int:
+    """Re-enqueue items still `received` after `older_than` (default ROUTING_SWEEP_AFTER).
+
+    This is what makes routing at-least-once: a lost message, a broker outage at enqueue
+    time or a killed worker leaves items `received`, and this finds them. `swept_at` keeps
+    one item from being re-enqueued more often than once per sweep interval while a long
+    backlog drains.
+    """
+    older_than = older_than or settings.ROUTING_SWEEP_AFTER
+    cutoff = timezone.now() - older_than
+    ids = list(
+        FeedbackItem.objects.filter(state=FeedbackItem.State.RECEIVED, received_at__lt=cutoff)
+        .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=cutoff))
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids and routing_enqueue(ids):
+        FeedbackItem.objects.filter(pk__in=ids).update(swept_at=timezone.now())
+    return len(ids)

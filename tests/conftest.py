@@ -1,0 +1,75 @@
+"""Shared fixtures. Personas follow the product's roles:
+
+- alice: support agent;  bob: product agent;  hana: HR agent (HR is sealed);
+- maria: support manager;  charlie: logged in, in no department;
+- an integration: an API key for the `web` source with the ingest and read scopes.
+"""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from feedback.models import Source
+from feedback.services import apikey_create
+from tests.factories import UserFactory, member
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # The cache is real Redis (database 15): start every test from an empty one.
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def source(db):
+    return Source.objects.create(slug="web", name="Website form", kind=Source.Kind.WEB_FORM)
+
+
+@pytest.fixture
+def other_source(db):
+    return Source.objects.create(slug="reddit", name="Reddit", kind=Source.Kind.REDDIT)
+
+
+@pytest.fixture
+def ingest_key(source):
+    _, raw = apikey_create(name="web form", source=source, scopes=["ingest", "read"])
+    return raw
+
+
+@pytest.fixture
+def api(ingest_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ingest_key}")
+    return client
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()
+
+
+@pytest.fixture
+def alice(db):
+    user = UserFactory(username="alice", first_name="Alice")
+    member(user, "support")
+    return user
+
+
+@pytest.fixture
+def bob(db):
+    user = UserFactory(username="bob", first_name="Bob")
+    member(user, "product")
+    return user
+
+
+@pytest.fixture
+def hana(db):
+    user = UserFactory(username="hana", first_name="Hana")
+    member(user, "hr")
+    return user
+
+
+@pytest.fixture
+def charlie(db):
+    return UserFactory(username="charlie", first_name="Charlie")
