@@ -32,8 +32,14 @@ TITLES = {
 }
 
 
-def problem(status_code: int, detail: str, *, errors=None, kind: str | None = None,
-            headers: dict | None = None) -> Response:
+def problem(
+    status_code: int,
+    detail: str,
+    *,
+    errors=None,
+    kind: str | None = None,
+    headers: dict | None = None,
+) -> Response:
     body = {
         "type": PROBLEM_BASE + (kind or TITLES.get(status_code, "error").lower().replace(" ", "-")),
         "title": TITLES.get(status_code, "Error"),
@@ -52,20 +58,26 @@ def exception_handler(exc, context):
         isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
     ):
         logger.error("database unavailable: %s", exc)
-        return problem(503, "The database is unavailable; retry shortly.",
-                       kind="database-unavailable", headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "The database is unavailable; retry shortly.",
+            kind="database-unavailable",
+            headers={"Retry-After": "5"},
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         data = exc.detail
         errors = data if isinstance(data, dict) else {"non_field_errors": data}
-        return problem(400, "The request has invalid fields; see errors.", errors=errors,
-                       kind="validation")
+        return problem(
+            400, "The request has invalid fields; see errors.", errors=errors, kind="validation"
+        )
     if isinstance(exc, Http404):
         detail = "Not found."
     else:
         detail = exc.detail if isinstance(getattr(exc, "detail", None), str) else str(exc)
-    headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+    headers = {
+        k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")
+    }
     return problem(response.status_code, str(detail), headers=headers)
-

@@ -37,9 +37,7 @@ class Membership(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
-    department = models.ForeignKey(
-        Department, on_delete=models.CASCADE, related_name="memberships"
-    )
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
     available = models.BooleanField(default=True, help_text="Takes automatic assignments.")
     max_open_cases = models.PositiveIntegerField(default=25)
@@ -71,7 +69,9 @@ class Case(models.Model):
 
     OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING)
 
-    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="cases")
+    item = models.ForeignKey(
+        "feedback.FeedbackItem", on_delete=models.CASCADE, related_name="cases"
+    )
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="cases")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     assignee = models.ForeignKey(
@@ -134,7 +134,9 @@ class CaseEvent(models.Model):
         NOTED = "noted", "Note added"
         TAGGED = "tagged", "Tagged"
 
-    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="events")
+    item = models.ForeignKey(
+        "feedback.FeedbackItem", on_delete=models.CASCADE, related_name="events"
+    )
     case = models.ForeignKey(
         Case, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
@@ -165,7 +167,9 @@ class CaseEvent(models.Model):
 class Note(models.Model):
     """An internal note on an item, readable by every department that can see the item."""
 
-    item = models.ForeignKey("feedback.FeedbackItem", on_delete=models.CASCADE, related_name="notes")
+    item = models.ForeignKey(
+        "feedback.FeedbackItem", on_delete=models.CASCADE, related_name="notes"
+    )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True)
     department = models.ForeignKey(
         Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="notes"

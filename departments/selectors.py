@@ -35,9 +35,9 @@ def items_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
     mine = user_department_ids(user)
-    hidden_case = Case.objects.filter(
-        item=OuterRef("pk"), department__sealed=True
-    ).exclude(department_id__in=mine)
+    hidden_case = Case.objects.filter(item=OuterRef("pk"), department__sealed=True).exclude(
+        department_id__in=mine
+    )
     open_case = Case.objects.filter(item=OuterRef("pk")).filter(
         Q(department__sealed=False) | Q(department_id__in=mine)
     )

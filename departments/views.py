@@ -15,7 +15,9 @@ def home(request):
     departments = list(departments_for(request.user))
     open_counts = dict(
         Case.objects.filter(department__in=departments, status__in=Case.OPEN_STATUSES)
-        .values("department").annotate(n=Count("pk")).values_list("department", "n")
+        .values("department")
+        .annotate(n=Count("pk"))
+        .values_list("department", "n")
     )
     queues = [
         {"department": d, "open": open_counts.get(d.pk, 0), "cases": department_queue(department=d)}
@@ -23,6 +25,7 @@ def home(request):
     ]
     triage = list(
         FeedbackItem.objects.filter(state=FeedbackItem.State.TRIAGE)
-        .select_related("source", "author").order_by("-received_at")[:20]
+        .select_related("source", "author")
+        .order_by("-received_at")[:20]
     )
     return render(request, "departments/home.html", {"queues": queues, "triage": triage})

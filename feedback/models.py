@@ -104,9 +104,7 @@ class FeedbackItem(models.Model):
     scores = models.JSONField(default=dict, blank=True)
     sentiment = models.FloatField(null=True, blank=True)
     sentiment_label = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
-    priority = models.CharField(
-        max_length=10, choices=Priority.choices, default=Priority.NORMAL
-    )
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     intents = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     model_version = models.CharField(max_length=64, blank=True)

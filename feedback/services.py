@@ -1,5 +1,6 @@
 """Everything that changes the feedback store: ingest and API keys."""
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -11,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from feedback.models import ApiKey, FeedbackItem, Source
+from feedback.models import ApiKey, Source
 from feedback.validation import CleanEntry, entry_validate
 from routing.dispatch import routing_enqueue_on_commit
 
@@ -74,9 +75,7 @@ def _resolve_sources(
         if source is None:
             errors[index] = {"source": [f"Unknown source '{entry.source_slug}'."]}
         elif allowed is not None and source.pk not in allowed:
-            errors[index] = {
-                "source": [f"This API key may not post to source '{source.slug}'."]
-            }
+            errors[index] = {"source": [f"This API key may not post to source '{source.slug}'."]}
         elif not source.active:
             errors[index] = {"source": [f"Source '{source.slug}' is disabled."]}
         else:
@@ -214,11 +213,16 @@ def apikey_create(*, name: str, source: Source, scopes: Sequence[str]) -> tuple[
     if unknown or not scopes:
         raise ValueError(
             f"Unknown scope(s): {', '.join(sorted(unknown))}. Choose from "
-            f"{', '.join(ApiKey.Scope.values)}." if unknown else "Give at least one scope."
+            f"{', '.join(ApiKey.Scope.values)}."
+            if unknown
+            else "Give at least one scope."
         )
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
-        name=name, source=source, prefix=raw_key[:10], digest=_digest(raw_key),
+        name=name,
+        source=source,
+        prefix=raw_key[:10],
+        digest=_digest(raw_key),
         scopes=sorted(set(scopes)),
     )
     return key, raw_key
@@ -264,8 +268,12 @@ def apikey_authenticate(*, raw_key: str) -> ApiKeyPrincipal | None:
         _cache_set(cache_key, {})
         return None
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-    data = {"key_id": key.pk, "name": key.name, "source_id": key.source_id,
-            "scopes": tuple(key.scopes)}
+    data = {
+        "key_id": key.pk,
+        "name": key.name,
+        "source_id": key.source_id,
+        "scopes": tuple(key.scopes),
+    }
     _cache_set(cache_key, data)
     return ApiKeyPrincipal(**data)
 
@@ -279,14 +287,10 @@ def _cache_get(key: str) -> Any:
 
 
 def _cache_set(key: str, value: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         cache.set(key, value, _CACHE_TTL)
-    except Exception:  # noqa: S110 (see above: the cache may be down)
-        pass
 
 
 def _cache_delete(key: str) -> None:
-    try:
+    with contextlib.suppress(Exception):
         cache.delete(key)
-    except Exception:  # noqa: S110
-        pass

@@ -22,8 +22,17 @@ from django.utils.dateparse import parse_datetime
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$")
 
-FIELDS = {"source", "external_id", "body", "author", "url", "posted_at", "language",
-          "in_reply_to", "raw"}
+FIELDS = {
+    "source",
+    "external_id",
+    "body",
+    "author",
+    "url",
+    "posted_at",
+    "language",
+    "in_reply_to",
+    "raw",
+}
 AUTHOR_FIELDS = {"handle", "name", "url", "followers"}
 MAX_RAW_BYTES = 64 * 1024
 # Clocks differ; a post more than a day in the future is a wrong timestamp, not skew.
@@ -162,8 +171,9 @@ def entry_validate(payload: Any) -> tuple[CleanEntry | None, dict]:
     if source is not None and not isinstance(source, str):
         errors.add("source", "Expected a source slug (string).")
         source = None
-    external_id = _string(errors, "external_id", payload.get("external_id"),
-                          max_length=255, required=True)
+    external_id = _string(
+        errors, "external_id", payload.get("external_id"), max_length=255, required=True
+    )
 
     body_value = payload.get("body")
     body = ""
@@ -185,8 +195,9 @@ def entry_validate(payload: Any) -> tuple[CleanEntry | None, dict]:
     language = _string(errors, "language", payload.get("language"), max_length=16, required=False)
     if language and not _LANGUAGE_TAG.match(language):
         errors.add("language", "Expected a language code such as 'en' or 'pt-BR'.")
-    in_reply_to = _string(errors, "in_reply_to", payload.get("in_reply_to"),
-                          max_length=255, required=False)
+    in_reply_to = _string(
+        errors, "in_reply_to", payload.get("in_reply_to"), max_length=255, required=False
+    )
 
     raw = payload.get("raw")
     if raw is None:

@@ -28,6 +28,7 @@ class ActiveClassifier:
     model: DepartmentModel
 
 
+DEFAULT_NOTE = "default artifact"
 _lock = threading.Lock()
 _loaded: ActiveClassifier | None = None
 
@@ -36,8 +37,9 @@ def model_from_bytes(data: bytes) -> DepartmentModel:
     return DepartmentModel.load(io.BytesIO(bytes(data)))
 
 
-def classifier_version_create(*, model: DepartmentModel, artifact: bytes, notes: str = "",
-                              metrics: dict | None = None) -> ClassifierVersion:
+def classifier_version_create(
+    *, model: DepartmentModel, artifact: bytes, notes: str = "", metrics: dict | None = None
+) -> ClassifierVersion:
     """Store a trained model (not active). The same artifact twice is the same version."""
     version, _ = ClassifierVersion.objects.get_or_create(
         version=model.version,
@@ -74,8 +76,9 @@ def classifier_install_default(path: Path | None = None) -> ClassifierVersion:
     model = model_from_bytes(data)
     try:
         with transaction.atomic():
-            version = classifier_version_create(model=model, artifact=data,
-                                                notes=f"default artifact {path.name}")
+            version = classifier_version_create(
+                model=model, artifact=data, notes=f"{DEFAULT_NOTE} {path.name}"
+            )
             if not ClassifierVersion.objects.filter(active=True).exists():
                 classifier_activate(version=version)
     except IntegrityError:  # another process installed it at the same moment
@@ -95,9 +98,11 @@ def classifier_active() -> ActiveClassifier:
         return current
     with _lock:
         if _loaded is None or _loaded.pk != row["pk"]:
-            data = ClassifierVersion.objects.filter(pk=row["pk"]).values_list(
-                "artifact", flat=True
-            ).get()
+            data = (
+                ClassifierVersion.objects.filter(pk=row["pk"])
+                .values_list("artifact", flat=True)
+                .get()
+            )
             _loaded = ActiveClassifier(row["pk"], row["version"], model_from_bytes(data))
             logger.info("loaded classifier version %s", row["version"])
         return _loaded

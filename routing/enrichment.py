@@ -9,11 +9,26 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 URGENT_PATTERNS = [
-    r"\boutage\b", r"\bdown for (everyone|hours|days)\b", r"\blaws?uits?\b", r"\bsu(e|ing)\b",
-    r"\blawyers?\b", r"\blegal action\b", r"\bsafety\b", r"\bunsafe\b", r"\binjur(y|ed|ies)\b",
-    r"\bbreach\b", r"\bdata leak\b", r"\bhacked\b", r"\bfraud\b", r"\bstolen\b",
-    r"\bcancel (my|our) (account|subscription|membership)\b", r"\bchargeback\b",
-    r"\bfire\b", r"\bpoison", r"\bdiscriminat", r"\bharass",
+    r"\boutage\b",
+    r"\bdown for (everyone|hours|days)\b",
+    r"\blaws?uits?\b",
+    r"\bsu(e|ing)\b",
+    r"\blawyers?\b",
+    r"\blegal action\b",
+    r"\bsafety\b",
+    r"\bunsafe\b",
+    r"\binjur(y|ed|ies)\b",
+    r"\bbreach\b",
+    r"\bdata leak\b",
+    r"\bhacked\b",
+    r"\bfraud\b",
+    r"\bstolen\b",
+    r"\bcancel (my|our) (account|subscription|membership)\b",
+    r"\bchargeback\b",
+    r"\bfire\b",
+    r"\bpoison",
+    r"\bdiscriminat",
+    r"\bharass",
 ]
 _URGENT = re.compile("|".join(URGENT_PATTERNS), re.IGNORECASE)
 
@@ -34,7 +49,9 @@ INTENT_PATTERNS: dict[str, str] = {
     "spam": r"\b(free (money|gift|entry|prize)|click (here|the link)|win(ner)? (a|cash)|"
     r"crypto giveaway|txt|urgent! you)\b",
 }
-_INTENTS = {name: re.compile(p, re.IGNORECASE | re.MULTILINE) for name, p in INTENT_PATTERNS.items()}
+_INTENTS = {
+    name: re.compile(p, re.IGNORECASE | re.MULTILINE) for name, p in INTENT_PATTERNS.items()
+}
 
 HIGH_REACH_FOLLOWERS = 10_000
 

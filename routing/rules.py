@@ -62,8 +62,10 @@ def _number(value: Any, where: str) -> float:
 def _string_list(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value or not all(
-        isinstance(v, str) and v.strip() for v in value
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v.strip() for v in value)
     ):
         raise RuleError(f"{where}: expected a non-empty list of words.")
     return [v.strip() for v in value]
@@ -79,8 +81,9 @@ class CompiledCondition:
         value = spec.get("value")
         self.department = spec.get("department")
         if self.field not in CONDITION_FIELDS:
-            raise RuleError(f"{where}: unknown field {self.field!r}; use one of "
-                            f"{', '.join(CONDITION_FIELDS)}.")
+            raise RuleError(
+                f"{where}: unknown field {self.field!r}; use one of {', '.join(CONDITION_FIELDS)}."
+            )
         if self.field == "body":
             if self.op not in TEXT_OPS:
                 raise RuleError(f"{where}: body takes op {', '.join(TEXT_OPS)}.")
@@ -186,8 +189,15 @@ def _check_actions(actions: Any, departments: set[str]) -> list[dict]:
     return clean
 
 
-def rule_compile(*, pk: int | None, name: str, match: str, conditions: Any, actions: Any,
-                 departments: Iterable[str]) -> CompiledRule:
+def rule_compile(
+    *,
+    pk: int | None,
+    name: str,
+    match: str,
+    conditions: Any,
+    actions: Any,
+    departments: Iterable[str],
+) -> CompiledRule:
     """Validate a rule definition and compile it. Raises RuleError with a clear message."""
     departments = set(departments)
     if match not in ("all", "any"):

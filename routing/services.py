@@ -54,9 +54,16 @@ def rules_load(departments: Sequence[str]) -> list[CompiledRule]:
     compiled = []
     for rule in Rule.objects.filter(enabled=True).order_by("position", "id"):
         try:
-            compiled.append(rule_compile(pk=rule.pk, name=rule.name, match=rule.match,
-                                         conditions=rule.conditions, actions=rule.actions,
-                                         departments=departments))
+            compiled.append(
+                rule_compile(
+                    pk=rule.pk,
+                    name=rule.name,
+                    match=rule.match,
+                    conditions=rule.conditions,
+                    actions=rule.actions,
+                    departments=departments,
+                )
+            )
         except RuleError as exc:
             logger.warning("rule %s (%s) skipped: %s", rule.pk, rule.name, exc)
     return compiled
@@ -92,8 +99,12 @@ def items_decide(
             if slug in departments and score >= thresholds.get(slug, 1.0):
                 targets[slug] = ("model", None, score, {})
         ctx = RuleContext(
-            text=item.body, source=item.source.slug, language=signals.language,
-            sentiment=signals.sentiment, scores=scores, followers=followers,
+            text=item.body,
+            source=item.source.slug,
+            language=signals.language,
+            sentiment=signals.sentiment,
+            scores=scores,
+            followers=followers,
             tags=set(signals.intents) | set(item.tags),
         )
         outcome, decided_by = rules_apply(rules, ctx)
@@ -108,8 +119,10 @@ def items_decide(
                 explanation = {
                     "score": score,
                     "threshold": thresholds.get(slug),
-                    "terms": [[term, round(float(w), 4)]
-                              for term, w in model.explain(item.body, slug, top=EXPLAIN_TERMS)],
+                    "terms": [
+                        [term, round(float(w), 4)]
+                        for term, w in model.explain(item.body, slug, top=EXPLAIN_TERMS)
+                    ],
                 }
                 targets[slug] = (routed_by, rule, score, explanation)
         if targets:
@@ -118,12 +131,17 @@ def items_decide(
             state = FeedbackItem.State.NOISE
         else:
             state = FeedbackItem.State.TRIAGE
-        decisions.append(Decision(
-            state=state, scores=scores, signals=signals,
-            priority=outcome.priority or signals.priority,
-            tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
-            targets=targets, blocked=blocked,
-        ))
+        decisions.append(
+            Decision(
+                state=state,
+                scores=scores,
+                signals=signals,
+                priority=outcome.priority or signals.priority,
+                tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
+                targets=targets,
+                blocked=blocked,
+            )
+        )
     return decisions
 
 
@@ -133,13 +151,16 @@ def _reason(routed_by: str, rule: CompiledRule | None, score: float | None, vers
     return f"model {version}: score {score:.2f}"
 
 
-def _write(items: Sequence[FeedbackItem], decisions: Sequence[Decision], *,
-           classifier: ActiveClassifier, departments: dict[str, Department],
-           summary: RoutingSummary) -> None:
+def _write(
+    items: Sequence[FeedbackItem],
+    decisions: Sequence[Decision],
+    *,
+    classifier: ActiveClassifier,
+    departments: dict[str, Department],
+    summary: RoutingSummary,
+) -> None:
     now = timezone.now()
-    existing = set(
-        Case.objects.filter(item__in=items).values_list("item_id", "department__slug")
-    )
+    existing = set(Case.objects.filter(item__in=items).values_list("item_id", "department__slug"))
     cases: list[Case] = []
     events: list[CaseEvent] = []
     for item, decision in zip(items, decisions, strict=True):
@@ -147,17 +168,25 @@ def _write(items: Sequence[FeedbackItem], decisions: Sequence[Decision], *,
             if (item.pk, slug) in existing:
                 continue
             dept = departments[slug]
-            cases.append(Case(
-                item=item, department=dept, priority=decision.priority,
-                routed_by=routed_by, rule_id=rule.pk if rule else None,
-                model_version=classifier.version,
-                reason=_reason(routed_by, rule, score, classifier.version),
-                confidence=score, explanation=explanation, created_at=now, updated_at=now,
-                tags=decision.tags,
-                # Historical imports are not owed a response: no SLA clock for them.
-                due_at=None if item.backfill else now + dept.first_response_sla,
-                resolution_due_at=None if item.backfill else now + dept.resolution_sla,
-            ))
+            cases.append(
+                Case(
+                    item=item,
+                    department=dept,
+                    priority=decision.priority,
+                    routed_by=routed_by,
+                    rule_id=rule.pk if rule else None,
+                    model_version=classifier.version,
+                    reason=_reason(routed_by, rule, score, classifier.version),
+                    confidence=score,
+                    explanation=explanation,
+                    created_at=now,
+                    updated_at=now,
+                    tags=decision.tags,
+                    # Historical imports are not owed a response: no SLA clock for them.
+                    due_at=None if item.backfill else now + dept.first_response_sla,
+                    resolution_due_at=None if item.backfill else now + dept.resolution_sla,
+                )
+            )
         item.state = decision.state
         item.scores = decision.scores
         item.sentiment = decision.signals.sentiment
@@ -172,24 +201,55 @@ def _write(items: Sequence[FeedbackItem], decisions: Sequence[Decision], *,
         item.error = ""
         if decision.state != FeedbackItem.State.ROUTED:
             kind = CaseEvent.Kind.NOISE if decision.state == "noise" else CaseEvent.Kind.TRIAGED
-            events.append(CaseEvent(item=item, kind=kind, created_at=now, data={
-                "model_version": classifier.version, "scores": decision.scores,
-                "blocked": {s: r.name for s, r in decision.blocked.items()},
-            }))
+            events.append(
+                CaseEvent(
+                    item=item,
+                    kind=kind,
+                    created_at=now,
+                    data={
+                        "model_version": classifier.version,
+                        "scores": decision.scores,
+                        "blocked": {s: r.name for s, r in decision.blocked.items()},
+                    },
+                )
+            )
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     Case.objects.bulk_create(cases)
     for case in cases:
-        events.append(CaseEvent(
-            item=case.item, case=case, kind=CaseEvent.Kind.ROUTED, to_department=case.department,
-            note=case.reason, created_at=now,
-            data={"routed_by": case.routed_by, "rule_id": case.rule_id,
-                  "model_version": case.model_version, "confidence": case.confidence},
-        ))
+        events.append(
+            CaseEvent(
+                item=case.item,
+                case=case,
+                kind=CaseEvent.Kind.ROUTED,
+                to_department=case.department,
+                note=case.reason,
+                created_at=now,
+                data={
+                    "routed_by": case.routed_by,
+                    "rule_id": case.rule_id,
+                    "model_version": case.model_version,
+                    "confidence": case.confidence,
+                },
+            )
+        )
     CaseEvent.objects.bulk_create(events)
-    FeedbackItem.objects.bulk_update(items, [
-        "state", "scores", "sentiment", "sentiment_label", "language", "priority", "intents",
-        "tags", "model_version", "routed_at", "routing_attempts", "error",
-    ])
+    FeedbackItem.objects.bulk_update(
+        items,
+        [
+            "state",
+            "scores",
+            "sentiment",
+            "sentiment_label",
+            "language",
+            "priority",
+            "intents",
+            "tags",
+            "model_version",
+            "routed_at",
+            "routing_attempts",
+            "error",
+        ],
+    )
     summary.cases += len(cases)
 
 
@@ -218,18 +278,25 @@ def items_route(*, item_ids: Sequence[int]) -> RoutingSummary:
             return summary
         try:
             with transaction.atomic():  # savepoint: a failure here leaves the locks held
-                decisions = items_decide(items, classifier=classifier,
-                                         departments=departments, rules=rules)
-                _write(items, decisions, classifier=classifier, departments=departments,
-                       summary=summary)
+                decisions = items_decide(
+                    items, classifier=classifier, departments=departments, rules=rules
+                )
+                _write(
+                    items,
+                    decisions,
+                    classifier=classifier,
+                    departments=departments,
+                    summary=summary,
+                )
         except DatabaseError:
             raise  # transient (connection, deadlock): the task retries the whole batch
         except Exception:
             # A bug or a poison item must not block the batch forever: route one by one and
             # mark only the items that still fail, with the error, for a person to look at.
             logger.exception("batch routing failed; retrying item by item")
-            summary = _route_one_by_one(items, classifier=classifier,
-                                        departments=departments, rules=rules)
+            summary = _route_one_by_one(
+                items, classifier=classifier, departments=departments, rules=rules
+            )
         summary.item_ids = [item.pk for item in items]
     return summary
 
@@ -239,16 +306,23 @@ def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummar
     for item in items:
         try:
             with transaction.atomic():
-                decisions = items_decide([item], classifier=classifier,
-                                         departments=departments, rules=rules)
-                _write([item], decisions, classifier=classifier, departments=departments,
-                       summary=summary)
+                decisions = items_decide(
+                    [item], classifier=classifier, departments=departments, rules=rules
+                )
+                _write(
+                    [item],
+                    decisions,
+                    classifier=classifier,
+                    departments=departments,
+                    summary=summary,
+                )
         except DatabaseError:
             raise
         except Exception as exc:
             logger.exception("routing item %s failed", item.pk)
             FeedbackItem.objects.filter(pk=item.pk).update(
-                state=FeedbackItem.State.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
+                state=FeedbackItem.State.FAILED,
+                error=f"{type(exc).__name__}: {exc}"[:2000],
                 routing_attempts=item.routing_attempts + 1,
             )
             summary.failed += 1

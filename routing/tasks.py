@@ -18,8 +18,14 @@ from routing.services import items_route, items_sweep
 )
 def route_items(item_ids: list[int]) -> dict:
     summary = items_route(item_ids=item_ids)
-    return {"routed": summary.routed, "triage": summary.triage, "noise": summary.noise,
-            "failed": summary.failed, "skipped": summary.skipped, "cases": summary.cases}
+    return {
+        "routed": summary.routed,
+        "triage": summary.triage,
+        "noise": summary.noise,
+        "failed": summary.failed,
+        "skipped": summary.skipped,
+        "cases": summary.cases,
+    }
 
 
 @shared_task(acks_late=True, ignore_result=True)

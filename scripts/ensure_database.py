@@ -26,7 +26,9 @@ def main() -> int:
     }
     name = db["NAME"]
     try:
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **params) as conn:
+        with psycopg.connect(
+            dbname="postgres", autocommit=True, connect_timeout=5, **params
+        ) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if exists:
                 print(f"database {name!r} exists")
@@ -35,7 +37,9 @@ def main() -> int:
             print(f"created database {name!r}")
             return 0
     except psycopg.OperationalError as exc:
-        print(f"cannot reach PostgreSQL at {params['host']}:{params['port']}: {exc}", file=sys.stderr)
+        print(
+            f"cannot reach PostgreSQL at {params['host']}:{params['port']}: {exc}", file=sys.stderr
+        )
         return 1
 
 

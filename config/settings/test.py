@@ -8,7 +8,7 @@ os.environ.setdefault("DEBUG", "false")
 # Redis database 15 keeps test queues and cache apart from a running development stack.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from config.settings.base import *  # noqa: E402,F403  (settings modules are the exception)
+from config.settings.base import *  # noqa: F403  (settings modules are the exception)
 
 # Unit tests run tasks in-process; integration tests switch this off and start real workers.
 CELERY_TASK_ALWAYS_EAGER = True

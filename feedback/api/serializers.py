@@ -19,8 +19,20 @@ class CaseSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Case
-        fields = ["id", "department", "status", "assignee", "priority", "routed_by", "reason",
-                  "confidence", "explanation", "due_at", "created_at", "resolved_at"]
+        fields = [
+            "id",
+            "department",
+            "status",
+            "assignee",
+            "priority",
+            "routed_by",
+            "reason",
+            "confidence",
+            "explanation",
+            "due_at",
+            "created_at",
+            "resolved_at",
+        ]
 
 
 class FeedbackItemSerializer(serializers.ModelSerializer):
@@ -31,10 +43,31 @@ class FeedbackItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FeedbackItem
-        fields = ["id", "url_self", "source", "external_id", "url", "author", "body",
-                  "posted_at", "received_at", "language", "in_reply_to", "raw", "state",
-                  "error", "routed_at", "scores", "sentiment", "sentiment_label", "priority",
-                  "intents", "tags", "model_version", "cases"]
+        fields = [
+            "id",
+            "url_self",
+            "source",
+            "external_id",
+            "url",
+            "author",
+            "body",
+            "posted_at",
+            "received_at",
+            "language",
+            "in_reply_to",
+            "raw",
+            "state",
+            "error",
+            "routed_at",
+            "scores",
+            "sentiment",
+            "sentiment_label",
+            "priority",
+            "intents",
+            "tags",
+            "model_version",
+            "cases",
+        ]
 
     def get_url_self(self, item) -> str:
         return reverse("api:feedback-detail", args=[item.pk], request=self.context.get("request"))

@@ -26,31 +26,41 @@ class FeedbackIngestView(APIView):
         data = request.data
         many = isinstance(data, list)
         if not many and not isinstance(data, dict):
-            raise ValidationError({"non_field_errors": ["Expected an object or a list of objects."]})
+            raise ValidationError(
+                {"non_field_errors": ["Expected an object or a list of objects."]}
+            )
         payloads = data if many else [data]
         limit = settings.INGEST_MAX_ITEMS
         if many and not payloads:
             raise ValidationError({"non_field_errors": ["The list is empty."]})
         if len(payloads) > limit:
-            raise ValidationError({"non_field_errors": [
-                f"A list may hold at most {limit} items; this one has {len(payloads)}."
-            ]})
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        f"A list may hold at most {limit} items; this one has {len(payloads)}."
+                    ]
+                }
+            )
         principal = request.user
         source = Source.objects.get(pk=principal.source_id)
-        outcomes = feedback_ingest(payloads=payloads, default_source=source,
-                                   allowed_source_ids={principal.source_id})
+        outcomes = feedback_ingest(
+            payloads=payloads, default_source=source, allowed_source_ids={principal.source_id}
+        )
         results = []
         for outcome in outcomes:
             result = {"index": outcome.index, "status": outcome.status}
             if outcome.item_id is not None:
                 result["id"] = outcome.item_id
-                result["url"] = reverse("api:feedback-detail", args=[outcome.item_id],
-                                        request=request)
+                result["url"] = reverse(
+                    "api:feedback-detail", args=[outcome.item_id], request=request
+                )
             if outcome.errors:
                 result["errors"] = outcome.errors
             results.append(result)
-        counts = {s: sum(1 for o in outcomes if o.status == s)
-                  for s in ("created", "duplicate", "rejected")}
+        counts = {
+            s: sum(1 for o in outcomes if o.status == s)
+            for s in ("created", "duplicate", "rejected")
+        }
         if not many:
             if outcomes[0].status == "rejected":
                 raise ValidationError(outcomes[0].errors)
@@ -72,8 +82,11 @@ class FeedbackDetailView(RetrieveAPIView):
     serializer_class = FeedbackItemSerializer
 
     def get_queryset(self):
-        cases = cases_visible_to(self.request.user, Case.objects.select_related(
-            "department", "assignee"))
-        return items_visible_to(self.request.user).select_related("source", "author").prefetch_related(
-            Prefetch("cases", queryset=cases)
+        cases = cases_visible_to(
+            self.request.user, Case.objects.select_related("department", "assignee")
+        )
+        return (
+            items_visible_to(self.request.user)
+            .select_related("source", "author")
+            .prefetch_related(Prefetch("cases", queryset=cases))
         )

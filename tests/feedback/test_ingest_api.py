@@ -15,8 +15,11 @@ def post(client, data, **extra):
 
 
 def item(n=1, **fields):
-    return {"external_id": f"post-{n}", "body": f"My order #{n} never arrived, where is it?",
-            **fields}
+    return {
+        "external_id": f"post-{n}",
+        "body": f"My order #{n} never arrived, where is it?",
+        **fields,
+    }
 
 
 @pytest.fixture
@@ -28,9 +31,15 @@ def capture(django_capture_on_commit_callbacks):
 
 class TestCreate:
     def test_single_item_is_stored_and_answers_201_with_id_and_url(self, api, source, capture):
-        response = post(api, item(1, author={"handle": "@dana", "name": "Dana", "followers": 12},
-                                  url="https://example.com/p/1",
-                                  posted_at="2026-11-01T10:00:00Z"))
+        response = post(
+            api,
+            item(
+                1,
+                author={"handle": "@dana", "name": "Dana", "followers": 12},
+                url="https://example.com/p/1",
+                posted_at="2026-11-01T10:00:00Z",
+            ),
+        )
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["status"] == "created"
@@ -98,15 +107,27 @@ class TestBadInput:
             ({"external_id": "x", "body": "   "}, "body", "blank"),
             ({"external_id": "x", "body": "\x00\x00"}, "body", "blank"),
             ({"external_id": "x", "body": "b", "posted_at": "yesterday"}, "posted_at", "ISO 8601"),
-            ({"external_id": "x", "body": "b", "posted_at": "2999-01-01T00:00:00Z"},
-             "posted_at", "future"),
+            (
+                {"external_id": "x", "body": "b", "posted_at": "2999-01-01T00:00:00Z"},
+                "posted_at",
+                "future",
+            ),
             ({"external_id": "x", "body": "b", "url": "javascript:alert(1)"}, "url", "URL"),
-            ({"external_id": "x", "body": "b", "author": {"name": "no handle"}}, "author",
-             "handle"),
-            ({"external_id": "x", "body": "b", "author": {"handle": "h", "followers": -1}},
-             "author", "followers"),
-            ({"external_id": "x", "body": "b", "author": {"handle": "h", "followers": "many"}},
-             "author", "whole number"),
+            (
+                {"external_id": "x", "body": "b", "author": {"name": "no handle"}},
+                "author",
+                "handle",
+            ),
+            (
+                {"external_id": "x", "body": "b", "author": {"handle": "h", "followers": -1}},
+                "author",
+                "followers",
+            ),
+            (
+                {"external_id": "x", "body": "b", "author": {"handle": "h", "followers": "many"}},
+                "author",
+                "whole number",
+            ),
             ({"external_id": "x", "body": "b", "language": "english!"}, "language", "code"),
             ({"external_id": "x", "body": "b", "raw": [1, 2]}, "raw", "object"),
             ({"external_id": "x", "body": "b", "surprise": 1}, "surprise", "Unknown field"),
@@ -131,13 +152,16 @@ class TestBadInput:
         assert FeedbackItem.objects.count() == 0
 
     def test_invalid_json(self, api, source):
-        response = api.post(URL, data='{"external_id": "x", "body": ', content_type="application/json")
+        response = api.post(
+            URL, data='{"external_id": "x", "body": ', content_type="application/json"
+        )
         assert response.status_code == 400
         assert "JSON parse error" in response.json()["detail"]
 
     def test_raw_nul_byte_in_the_document_is_invalid_json(self, api, source):
-        response = api.post(URL, data=b'{"external_id": "x", "body": "a\x00b"}',
-                            content_type="application/json")
+        response = api.post(
+            URL, data=b'{"external_id": "x", "body": "a\x00b"}', content_type="application/json"
+        )
         assert response.status_code == 400
         assert FeedbackItem.objects.count() == 0
 
@@ -157,7 +181,9 @@ class TestBadInput:
         assert response.json()["rejected"] == 2
 
     def test_wrong_content_type(self, api, source):
-        response = api.post(URL, data="external_id=x", content_type="application/x-www-form-urlencoded")
+        response = api.post(
+            URL, data="external_id=x", content_type="application/x-www-form-urlencoded"
+        )
         assert response.status_code == 415
 
     def test_missing_key(self, anon_api, source):

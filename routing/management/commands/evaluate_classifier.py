@@ -17,8 +17,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--data", required=True)
-        parser.add_argument("--json", action="store_true",
-                            help="End with one line of JSON holding every figure.")
+        parser.add_argument(
+            "--json", action="store_true", help="End with one line of JSON holding every figure."
+        )
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--version", help="A stored ClassifierVersion's version.")
         source.add_argument("--model", help="An artifact file (.npz) instead of the database.")
@@ -53,11 +54,15 @@ class Command(BaseCommand):
         out(f"classifier {report['model_version']} on {report['n']} rows")
         out(f"{'department':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
         for label, row in report["per_department"].items():
-            out(f"{label:<12}{row['precision']:>10.3f}{row['recall']:>10.3f}"
-                f"{row['f1']:>10.3f}{row['support']:>10}")
+            out(
+                f"{label:<12}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+                f"{row['f1']:>10.3f}{row['support']:>10}"
+            )
         out(f"macro-F1 {report['macro_f1']:.3f}")
-        out(f"auto-route precision {report['auto_route_precision']:.3f} "
-            f"at coverage {report['coverage']:.3f} (the rest goes to the triage inbox)")
+        out(
+            f"auto-route precision {report['auto_route_precision']:.3f} "
+            f"at coverage {report['coverage']:.3f} (the rest goes to the triage inbox)"
+        )
         labels = report["confusion"]["labels"]
         out("confusion matrix (rows: true, columns: predicted)")
         out(" " * 12 + "".join(f"{label[:9]:>10}" for label in labels))

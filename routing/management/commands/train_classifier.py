@@ -17,8 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--data", required=True, help="CSV with text,department[,source].")
         parser.add_argument("--out", help="Write the artifact to this file instead of the DB.")
-        parser.add_argument("--activate", action="store_true",
-                            help="Make the new version the one workers use.")
+        parser.add_argument(
+            "--activate", action="store_true", help="Make the new version the one workers use."
+        )
         parser.add_argument("--notes", default="", help="Stored with the version.")
         parser.add_argument("--seed", type=int, default=42)
 
@@ -29,12 +30,14 @@ class Command(BaseCommand):
             texts, labels, sources = read_labelled_csv(data)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{data}: {exc}") from exc
-        self.stderr.write(f"training on {len(texts)} rows from {data}"
-                          f"{' (grouped by source)' if sources else ''}…")
+        self.stderr.write(
+            f"training on {len(texts)} rows from {data}{' (grouped by source)' if sources else ''}…"
+        )
         started = time.perf_counter()
         model = train_model(texts, labels, groups=sources, seed=seed)
-        self.stderr.write(f"trained in {time.perf_counter() - started:.1f} s; "
-                          f"version {model.version}")
+        self.stderr.write(
+            f"trained in {time.perf_counter() - started:.1f} s; version {model.version}"
+        )
         held_out = model.metrics.get("held_out")
         if held_out:
             self.stderr.write(
@@ -42,8 +45,9 @@ class Command(BaseCommand):
                 f"{held_out['macro_f1']:.3f}, auto-route precision "
                 f"{held_out['auto_route_precision']:.3f} at coverage {held_out['coverage']:.3f}"
             )
-        self.stderr.write("thresholds: " + ", ".join(
-            f"{k} {v:.2f}" for k, v in model.thresholds.items()))
+        self.stderr.write(
+            "thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in model.thresholds.items())
+        )
         if out:
             model.save(Path(out))
             self.stdout.write(f"wrote {out} ({Path(out).stat().st_size // 1024} KiB)")
@@ -57,7 +61,6 @@ class Command(BaseCommand):
         )
         if activate:
             classifier_activate(version=version)
-        self.stdout.write(f"stored classifier version {version.version}"
-                          f"{' (active)' if activate else ''}")
-
-
+        self.stdout.write(
+            f"stored classifier version {version.version}{' (active)' if activate else ''}"
+        )

@@ -1,0 +1,57 @@
+# Switchboard: `make run` serves the product, `make test` runs the whole suite.
+# Both do every set-up step themselves on a fresh machine (venv, packages, database).
+
+PYTHON := $(shell scripts/find-python)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA ?= ../shared/datasets/train_provenance.csv
+
+ifeq ($(PYTHON),)
+$(error No Python 3.12+ found; see the message above)
+endif
+
+.PHONY: run test install services db model demo lint format bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+.env:
+	cp .env.example .env
+
+services:
+	scripts/ensure-services.sh
+
+db: install services .env
+	$(PY) scripts/ensure_database.py
+	$(PY) manage.py migrate --noinput
+
+run: db
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py load_default_model
+	$(PY) manage.py seed_demo
+	mkdir -p .run
+	$(VENV)/bin/honcho start
+
+test: install services
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Rebuild the shipped classifier from the labelled data (read in place, never copied).
+model: install
+	$(PY) manage.py train_classifier --data $(DATA) --out routing/artifacts/default.npz
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)
