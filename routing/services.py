@@ -1,7 +1,7 @@
 """Routing: turning `received` items into cases in the departments that own them."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -13,7 +13,7 @@ from departments.models import Case, CaseEvent, Department
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
 from routing.dispatch import routing_enqueue
-from routing.enrichment import signals_compute
+from routing.enrichment import Signals, signals_compute
 from routing.models import Rule
 from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile, rules_apply
 
@@ -40,7 +40,7 @@ class Decision:
 
     state: str
     scores: dict[str, float]
-    signals: object
+    signals: Signals
     priority: str
     tags: list[str]
     # department slug -> (routed_by, rule or None, confidence, explanation dict)
@@ -77,6 +77,66 @@ def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Departme
     return thresholds
 
 
+def decision_make(
+    item: FeedbackItem,
+    *,
+    scores: dict[str, float],
+    signals: Signals,
+    thresholds: dict[str, float],
+    departments: dict[str, Department],
+    rules: Sequence[CompiledRule],
+    explain: Callable[[str, str], list] | None = None,
+) -> Decision:
+    """One item's routing decision from its scores and signals: model thresholds first,
+    then rules in order (route to, never route to, priority, tags, stop)."""
+    followers = item.author.followers if item.author_id else None
+    targets: dict[str, tuple] = {}
+    for slug, score in scores.items():
+        if slug in departments and score >= thresholds.get(slug, 1.0):
+            targets[slug] = ("model", None, score, {})
+    ctx = RuleContext(
+        text=item.body,
+        source=item.source.slug,
+        language=signals.language,
+        sentiment=signals.sentiment,
+        scores=scores,
+        followers=followers,
+        tags=set(signals.intents) | set(item.tags),
+    )
+    outcome, decided_by = rules_apply(rules, ctx)
+    for slug in outcome.route_to:
+        rule = decided_by[slug]
+        targets[slug] = ("rule", rule, scores.get(slug), {"rule": rule.name})
+    blocked = {slug: decided_by[slug] for slug in outcome.never_route_to}
+    for slug in blocked:
+        targets.pop(slug, None)
+    if explain is not None:
+        for slug, (routed_by, rule, score, _) in list(targets.items()):
+            if routed_by == "model":
+                terms = [[term, round(float(w), 4)] for term, w in explain(item.body, slug)]
+                targets[slug] = (
+                    routed_by,
+                    rule,
+                    score,
+                    {"score": score, "threshold": thresholds.get(slug), "terms": terms},
+                )
+    if targets:
+        state = FeedbackItem.State.ROUTED
+    elif scores.get(NOISE, 0.0) >= thresholds.get(NOISE, 1.0):
+        state = FeedbackItem.State.NOISE
+    else:
+        state = FeedbackItem.State.TRIAGE
+    return Decision(
+        state=state,
+        scores=scores,
+        signals=signals,
+        priority=outcome.priority or signals.priority,
+        tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
+        targets=targets,
+        blocked=blocked,
+    )
+
+
 def items_decide(
     items: Sequence[FeedbackItem],
     *,
@@ -84,62 +144,28 @@ def items_decide(
     departments: dict[str, Department],
     rules: Sequence[CompiledRule],
 ) -> list[Decision]:
-    """Classify a batch in one model call, then apply rules item by item. Writes nothing,
-    so the rule editor's dry run uses it too."""
+    """Classify a batch in one model call, then decide item by item. Writes nothing."""
     model = classifier.model
     probabilities = model.predict_proba([item.body for item in items]) if items else []
     thresholds = thresholds_for(classifier, departments)
+
+    def explain(text: str, label: str) -> list:
+        return model.explain(text, label, top=EXPLAIN_TERMS)
+
     decisions = []
     for item, row in zip(items, probabilities, strict=True):
         scores = {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
         followers = item.author.followers if item.author_id else None
         signals = signals_compute(text=item.body, followers=followers, language=item.language)
-        targets: dict[str, tuple] = {}
-        for slug, score in scores.items():
-            if slug in departments and score >= thresholds.get(slug, 1.0):
-                targets[slug] = ("model", None, score, {})
-        ctx = RuleContext(
-            text=item.body,
-            source=item.source.slug,
-            language=signals.language,
-            sentiment=signals.sentiment,
-            scores=scores,
-            followers=followers,
-            tags=set(signals.intents) | set(item.tags),
-        )
-        outcome, decided_by = rules_apply(rules, ctx)
-        for slug in outcome.route_to:
-            rule = decided_by[slug]
-            targets[slug] = ("rule", rule, scores.get(slug), {"rule": rule.name})
-        blocked = {slug: decided_by[slug] for slug in outcome.never_route_to}
-        for slug in blocked:
-            targets.pop(slug, None)
-        for slug, (routed_by, rule, score, explanation) in targets.items():
-            if routed_by == "model":
-                explanation = {
-                    "score": score,
-                    "threshold": thresholds.get(slug),
-                    "terms": [
-                        [term, round(float(w), 4)]
-                        for term, w in model.explain(item.body, slug, top=EXPLAIN_TERMS)
-                    ],
-                }
-                targets[slug] = (routed_by, rule, score, explanation)
-        if targets:
-            state = FeedbackItem.State.ROUTED
-        elif scores.get(NOISE, 0.0) >= thresholds.get(NOISE, 1.0):
-            state = FeedbackItem.State.NOISE
-        else:
-            state = FeedbackItem.State.TRIAGE
         decisions.append(
-            Decision(
-                state=state,
+            decision_make(
+                item,
                 scores=scores,
                 signals=signals,
-                priority=outcome.priority or signals.priority,
-                tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
-                targets=targets,
-                blocked=blocked,
+                thresholds=thresholds,
+                departments=departments,
+                rules=rules,
+                explain=explain,
             )
         )
     return decisions
@@ -348,3 +374,37 @@ def items_sweep(*, older_than=None, limit: int = 20_000) -> int:
     if ids and routing_enqueue(ids):
         FeedbackItem.objects.filter(pk__in=ids).update(swept_at=timezone.now())
     return len(ids)
+
+
+def rule_save(
+    *,
+    rule: Rule | None,
+    name: str,
+    position: int,
+    enabled: bool,
+    match: str,
+    conditions: list,
+    actions: list,
+    user=None,
+) -> Rule:
+    """Create or update a rule after validating it; raises RuleError with a clear message.
+    The next routing batch uses it (rules are read per batch)."""
+    departments = list(Department.objects.values_list("slug", flat=True))
+    compiled = rule_compile(
+        pk=rule.pk if rule else None,
+        name=name,
+        match=match,
+        conditions=conditions,
+        actions=actions,
+        departments=departments,
+    )
+    rule = rule or Rule(created_by=user if getattr(user, "pk", None) else None)
+    rule.name = name
+    rule.position = position
+    rule.enabled = enabled
+    rule.match = match
+    rule.conditions = conditions
+    rule.actions = compiled.actions
+    rule.updated_at = timezone.now()
+    rule.save()
+    return rule

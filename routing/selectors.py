@@ -1,0 +1,116 @@
+"""Read-side routing queries: the rule editor's dry run."""
+
+from dataclasses import dataclass
+
+from departments.models import Department
+from feedback.models import FeedbackItem
+from routing.classification import classifier_active
+from routing.enrichment import Signals, priority_decide
+from routing.models import Rule
+from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile
+from routing.services import Decision, decision_make, thresholds_for
+
+DRY_RUN_DEFAULT = 1000
+DONE_STATES = (FeedbackItem.State.ROUTED, FeedbackItem.State.TRIAGE, FeedbackItem.State.NOISE)
+
+
+@dataclass
+class DryRunChange:
+    item: FeedbackItem
+    before: Decision
+    after: Decision
+
+    @property
+    def added(self) -> list[str]:
+        return sorted(set(self.after.targets) - set(self.before.targets))
+
+    @property
+    def removed(self) -> list[str]:
+        return sorted(set(self.before.targets) - set(self.after.targets))
+
+
+@dataclass
+class DryRunReport:
+    examined: int
+    matched: int
+    changes: list[DryRunChange]
+
+
+def _ordered_rules(candidate: CompiledRule, position: int, replacing: int | None, departments):
+    rows = Rule.objects.filter(enabled=True).exclude(pk=replacing).order_by("position", "id")
+    keyed = []
+    for row in rows:
+        try:
+            compiled = rule_compile(
+                pk=row.pk,
+                name=row.name,
+                match=row.match,
+                conditions=row.conditions,
+                actions=row.actions,
+                departments=departments,
+            )
+        except RuleError:
+            continue  # routing skips it too
+        keyed.append(((row.position, row.pk), compiled))
+    current = [rule for _, rule in keyed]
+    # An edited rule keeps its id in the ordering; a new one goes after rules of its position.
+    key = (position, replacing if replacing is not None else float("inf"))
+    proposed = [rule for _, rule in sorted([*keyed, (key, candidate)], key=lambda kv: kv[0])]
+    return current, proposed
+
+
+def rule_dry_run(
+    *, candidate: CompiledRule, position: int, replacing: int | None = None, limit: int = 1000
+) -> DryRunReport:
+    """What `candidate` would change among the last `limit` routed items, without writing.
+
+    Uses each item's stored department scores, so it shows the rule's effect alone, not
+    differences between model versions."""
+    departments = {d.slug: d for d in Department.objects.all()}
+    current, proposed = _ordered_rules(candidate, position, replacing, list(departments))
+    thresholds = thresholds_for(classifier_active(), departments)
+    items = list(
+        FeedbackItem.objects.filter(state__in=DONE_STATES)
+        .exclude(scores={})
+        .select_related("source", "author")
+        .order_by("-received_at", "-pk")[:limit]
+    )
+    changes, matched = [], 0
+    for item in items:
+        followers = item.author.followers if item.author_id else None
+        sentiment = item.sentiment or 0.0
+        priority, _ = priority_decide(text=item.body, sentiment=sentiment, followers=followers)
+        signals = Signals(
+            sentiment=sentiment,
+            sentiment_label=item.sentiment_label,
+            sentiment_confidence=0.0,
+            language=item.language,
+            priority=priority,
+            intents=list(item.intents),
+        )
+        common = {
+            "scores": item.scores,
+            "signals": signals,
+            "thresholds": thresholds,
+            "departments": departments,
+        }
+        before = decision_make(item, rules=current, **common)
+        after = decision_make(item, rules=proposed, **common)
+        ctx = RuleContext(
+            text=item.body,
+            source=item.source.slug,
+            language=item.language,
+            sentiment=sentiment,
+            scores=item.scores,
+            followers=followers,
+            tags=set(item.intents) | set(item.tags),
+        )
+        matched += candidate.matches(ctx)
+        if (
+            set(before.targets) != set(after.targets)
+            or before.state != after.state
+            or before.priority != after.priority
+            or before.tags != after.tags
+        ):
+            changes.append(DryRunChange(item, before, after))
+    return DryRunReport(examined=len(items), matched=matched, changes=changes)

@@ -1,0 +1,58 @@
+"""The rule editor (admins only): list, create, edit, and dry-run rules before saving."""
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from routing.forms import RuleForm
+from routing.models import Rule
+from routing.rules import RuleError
+from routing.selectors import DRY_RUN_DEFAULT, rule_dry_run
+from routing.services import rule_save
+
+
+@staff_member_required
+def rule_list(request):
+    return render(request, "routing/rule_list.html", {"rules": Rule.objects.all()})
+
+
+@staff_member_required
+def rule_edit(request, pk: int | None = None):
+    rule = get_object_or_404(Rule, pk=pk) if pk else None
+    form = RuleForm(request.POST or None, rule=rule)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            rule_save(
+                rule=rule,
+                name=data["name"],
+                position=data["position"],
+                enabled=data["enabled"],
+                match=data["match"],
+                conditions=data["conditions"],
+                actions=data["actions"],
+                user=request.user,
+            )
+        except RuleError as exc:  # a department removed between validation and save
+            form.add_error(None, str(exc))
+        else:
+            return redirect("routing:rule-list")
+    return render(request, "routing/rule_form.html", {"form": form, "rule": rule})
+
+
+@staff_member_required
+@require_POST
+def rule_dry_run_view(request, pk: int | None = None):
+    """Render what the rule in the form would change (an htmx fragment, or a full page)."""
+    rule = get_object_or_404(Rule, pk=pk) if pk else None
+    form = RuleForm(request.POST, rule=rule)
+    report = None
+    if form.is_valid():
+        report = rule_dry_run(
+            candidate=form.compiled,
+            position=form.cleaned_data["position"],
+            replacing=rule.pk if rule else None,
+            limit=form.cleaned_data.get("limit") or DRY_RUN_DEFAULT,
+        )
+    template = "routing/_dry_run.html" if request.htmx else "routing/rule_form.html"
+    return render(request, template, {"form": form, "rule": rule, "report": report})

@@ -1,0 +1,251 @@
+"""Rule validation, conditions, actions, order and stop; the dry run and the editor page."""
+
+import pytest
+
+from departments.models import Case, Department
+from feedback.models import FeedbackItem
+from routing.models import Rule
+from routing.rules import RuleContext, RuleError, rule_compile, rules_apply
+from routing.selectors import rule_dry_run
+from routing.services import items_route
+from tests.factories import FeedbackItemFactory, UserFactory
+
+DEPTS = ["product", "support", "hr", "marketing"]
+
+
+def compile_rule(conditions, actions, match="all", name="r"):
+    return rule_compile(
+        pk=None, name=name, match=match, conditions=conditions, actions=actions, departments=DEPTS
+    )
+
+
+def ctx(**overrides):
+    base = {
+        "text": "My order #123 was charged twice",
+        "source": "trustpilot",
+        "language": "en",
+        "sentiment": -0.6,
+        "scores": {"support": 0.7, "product": 0.1},
+        "followers": 50_000,
+        "tags": {"complaint"},
+    }
+    base.update(overrides)
+    return RuleContext(**base)
+
+
+ROUTE = [{"type": "route_to", "department": "support"}]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"field": "body", "op": "contains_any", "value": ["refund", "charged twice"]}, True),
+        ({"field": "body", "op": "contains_any", "value": ["charge"]}, False),  # whole words
+        ({"field": "body", "op": "contains_all", "value": ["order", "twice"]}, True),
+        ({"field": "body", "op": "contains_all", "value": ["order", "refund"]}, False),
+        ({"field": "body", "op": "regex", "value": r"order\s*#\d+"}, True),
+        ({"field": "source", "op": "in", "value": ["Trustpilot"]}, True),
+        ({"field": "language", "op": "in", "value": ["de"]}, False),
+        ({"field": "sentiment", "op": "below", "value": -0.5}, True),
+        ({"field": "sentiment", "op": "above", "value": 0}, False),
+        ({"field": "score", "department": "support", "op": "above", "value": 0.5}, True),
+        ({"field": "score", "department": "product", "op": "above", "value": 0.5}, False),
+        ({"field": "followers", "op": "above", "value": 10_000}, True),
+        ({"field": "tag", "op": "has", "value": ["complaint"]}, True),
+        ({"field": "tag", "op": "has", "value": ["praise"]}, False),
+    ],
+)
+def test_conditions(condition, expected):
+    assert compile_rule([condition], ROUTE).matches(ctx()) is expected
+
+
+def test_match_any_versus_all():
+    conditions = [
+        {"field": "language", "op": "in", "value": ["de"]},
+        {"field": "source", "op": "in", "value": ["trustpilot"]},
+    ]
+    assert compile_rule(conditions, ROUTE, match="any").matches(ctx())
+    assert not compile_rule(conditions, ROUTE, match="all").matches(ctx())
+
+
+def test_followers_condition_is_false_when_unknown():
+    rule = compile_rule([{"field": "followers", "op": "below", "value": 10}], ROUTE)
+    assert not rule.matches(ctx(followers=None))
+
+
+@pytest.mark.parametrize(
+    ("conditions", "actions", "message"),
+    [
+        (
+            [{"field": "body", "op": "regex", "value": "(unclosed"}],
+            ROUTE,
+            "invalid regular expression",
+        ),
+        ([{"field": "mood", "op": "in", "value": ["x"]}], ROUTE, "unknown field"),
+        ([{"field": "body", "op": "in", "value": ["x"]}], ROUTE, "body takes op"),
+        (
+            [{"field": "score", "department": "legal", "op": "above", "value": 0.5}],
+            ROUTE,
+            "unknown department",
+        ),
+        (
+            [{"field": "score", "department": "support", "op": "above", "value": 5}],
+            ROUTE,
+            "between 0 and 1",
+        ),
+        ([{"field": "body", "op": "contains_any", "value": []}], ROUTE, "non-empty list"),
+        ([], ROUTE, "at least one condition"),
+        ([{"field": "tag", "op": "has", "value": "x"}], [], "at least one action"),
+        (
+            [{"field": "tag", "op": "has", "value": "x"}],
+            [
+                {"type": "route_to", "department": "hr"},
+                {"type": "never_route_to", "department": "hr"},
+            ],
+            "Conflicting actions: route to and never route to hr",
+        ),
+        (
+            [{"field": "tag", "op": "has", "value": "x"}],
+            [
+                {"type": "set_priority", "priority": "low"},
+                {"type": "set_priority", "priority": "high"},
+            ],
+            "more than one priority",
+        ),
+        ([{"field": "tag", "op": "has", "value": "x"}], [{"type": "explode"}], "type must be"),
+        (
+            [{"field": "tag", "op": "has", "value": "x"}],
+            [{"type": "add_tag", "tag": "a b"}],
+            "a tag is",
+        ),
+    ],
+)
+def test_invalid_rules_are_refused_with_a_clear_message(conditions, actions, message):
+    with pytest.raises(RuleError, match=message):
+        compile_rule(conditions, actions)
+
+
+def test_actions_in_order_and_stop():
+    first = compile_rule(
+        [{"field": "tag", "op": "has", "value": ["complaint"]}],
+        [{"type": "add_tag", "tag": "angry"}, {"type": "stop"}],
+        name="first",
+    )
+    second = compile_rule(
+        [{"field": "tag", "op": "has", "value": ["complaint"]}], ROUTE, name="second"
+    )
+    outcome, _ = rules_apply([first, second], ctx())
+    assert outcome.tags == ["angry"] and outcome.route_to == [] and outcome.stop
+
+
+def test_a_tag_added_by_one_rule_is_seen_by_the_next():
+    tagger = compile_rule(
+        [{"field": "source", "op": "in", "value": ["trustpilot"]}],
+        [{"type": "add_tag", "tag": "review"}],
+    )
+    router = compile_rule(
+        [{"field": "tag", "op": "has", "value": ["review"]}],
+        [{"type": "route_to", "department": "marketing"}],
+    )
+    outcome, decided_by = rules_apply([tagger, router], ctx(tags=set()))
+    assert outcome.route_to == ["marketing"] and decided_by["marketing"] is router
+
+
+@pytest.mark.django_db
+class TestDryRun:
+    def routed_items(self):
+        Department.objects.update(routing_threshold=1.01)
+        items = [
+            FeedbackItemFactory(body="Do you sponsor podcasts? partnership enquiry"),
+            FeedbackItemFactory(body="The checkout page is broken"),
+        ]
+        items_route(item_ids=[i.pk for i in items])
+        return items
+
+    def test_dry_run_lists_what_would_change_and_writes_nothing(self):
+        sponsor, _ = self.routed_items()
+        candidate = compile_rule(
+            [{"field": "body", "op": "contains_any", "value": ["sponsor", "partnership"]}],
+            [
+                {"type": "route_to", "department": "marketing"},
+                {"type": "set_priority", "priority": "high"},
+            ],
+        )
+        cases_before = Case.objects.count()
+        report = rule_dry_run(candidate=candidate, position=10)
+        assert report.examined == 2 and report.matched == 1
+        [change] = report.changes
+        assert change.item == sponsor and change.added == ["marketing"]
+        assert change.after.priority == "high"
+        assert Case.objects.count() == cases_before and not Rule.objects.exists()
+
+    def test_editing_a_rule_replaces_it_in_the_dry_run(self):
+        self.routed_items()
+        existing = Rule.objects.create(
+            name="checkout to product",
+            position=5,
+            conditions=[{"field": "body", "op": "contains_any", "value": ["checkout"]}],
+            actions=[{"type": "route_to", "department": "product"}],
+        )
+        # Same rule, now routing to support instead: product disappears, support appears.
+        candidate = compile_rule(
+            existing.conditions, [{"type": "route_to", "department": "support"}]
+        )
+        report = rule_dry_run(candidate=candidate, position=5, replacing=existing.pk)
+        [change] = report.changes
+        assert change.added == ["support"] and change.removed == ["product"]
+
+
+@pytest.mark.django_db
+class TestEditorPage:
+    def admin(self, client):
+        client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    def form(self, **overrides):
+        data = {
+            "name": "promo to marketing",
+            "position": 10,
+            "enabled": "on",
+            "match": "all",
+            "conditions": '[{"field": "body", "op": "contains_any", "value": ["promo code"]}]',
+            "actions": '[{"type": "route_to", "department": "marketing"}]',
+            "limit": 1000,
+        }
+        data.update(overrides)
+        return data
+
+    def test_agents_cannot_open_the_editor(self, client, alice):
+        client.force_login(alice)
+        assert client.get("/rules/").status_code == 302
+        assert client.post("/rules/new/", self.form()).status_code == 302
+        assert not Rule.objects.exists()
+
+    def test_admin_saves_a_valid_rule(self, client):
+        self.admin(client)
+        response = client.post("/rules/new/", self.form())
+        assert response.status_code == 302
+        rule = Rule.objects.get()
+        assert rule.actions == [{"type": "route_to", "department": "marketing"}]
+
+    def test_invalid_regex_is_refused_with_the_reason(self, client):
+        self.admin(client)
+        response = client.post(
+            "/rules/new/",
+            self.form(conditions='[{"field": "body", "op": "regex", "value": "([a-z"}]'),
+        )
+        assert response.status_code == 200
+        assert "invalid regular expression" in response.content.decode()
+        assert not Rule.objects.exists()
+
+    def test_dry_run_fragment_via_htmx(self, client):
+        self.admin(client)
+        FeedbackItemFactory(
+            body="my promo code failed",
+            state=FeedbackItem.State.TRIAGE,
+            scores={"product": 0.1, "support": 0.2, "hr": 0.0, "marketing": 0.1, "noise": 0.1},
+        )
+        response = client.post("/rules/new/dry-run/", self.form(), HTTP_HX_REQUEST="true")
+        html = response.content.decode()
+        assert response.status_code == 200 and "<html" not in html
+        assert "<strong>1</strong> match" in html and "my promo code failed" in html
+        assert not Rule.objects.exists()
