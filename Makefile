@@ -5,7 +5,7 @@ PYTHON := $(shell scripts/find-python)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DATA ?= ../shared/datasets/train_provenance.csv
+DATA ?= ../shared/datasets/train.csv
 
 ifeq ($(PYTHON),)
 $(error No Python 3.12+ found; see the message above)
@@ -42,7 +42,7 @@ test: install services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Rebuild the shipped classifier from the labelled data (read in place, never copied).
-model: install
+model: install .env
 	$(PY) manage.py train_classifier --data $(DATA) --out routing/artifacts/default.npz
 
 lint: install

@@ -37,9 +37,10 @@ class DryRunReport:
 
 
 def _ordered_rules(candidate: CompiledRule, position: int, replacing: int | None, departments):
-    rows = Rule.objects.filter(enabled=True).exclude(pk=replacing).order_by("position", "id")
+    """The enabled rules as they are, and as they would be with `candidate` saved (in place
+    of the rule it edits, if any)."""
     keyed = []
-    for row in rows:
+    for row in Rule.objects.filter(enabled=True).order_by("position", "id"):
         try:
             compiled = rule_compile(
                 pk=row.pk,
@@ -55,7 +56,8 @@ def _ordered_rules(candidate: CompiledRule, position: int, replacing: int | None
     current = [rule for _, rule in keyed]
     # An edited rule keeps its id in the ordering; a new one goes after rules of its position.
     key = (position, replacing if replacing is not None else float("inf"))
-    proposed = [rule for _, rule in sorted([*keyed, (key, candidate)], key=lambda kv: kv[0])]
+    others = [(k, rule) for k, rule in keyed if rule.pk != replacing or replacing is None]
+    proposed = [rule for _, rule in sorted([*others, (key, candidate)], key=lambda kv: kv[0])]
     return current, proposed
 
 

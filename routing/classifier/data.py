@@ -26,7 +26,8 @@ def read_labelled_csv(
         columns = reader.fieldnames or []
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
         if missing:
-            raise ValueError(f"line 1: missing column(s) {', '.join(missing)} (have {', '.join(columns) or 'none'})")
+            have = ", ".join(columns) or "none"
+            raise ValueError(f"line 1: missing column(s) {', '.join(missing)} (have {have})")
         has_source = "source" in columns
         for row in reader:
             # reader.line_num is the physical line where this record ends, which is the
@@ -40,7 +41,8 @@ def read_labelled_csv(
                 raise ValueError(f"line {line}: empty text")
             if department not in LABELS:
                 raise ValueError(
-                    f"line {line}: unknown department {row['department']!r} (expected one of {', '.join(LABELS)})"
+                    f"line {line}: unknown department {row['department']!r} "
+                    f"(expected one of {', '.join(LABELS)})"
                 )
             texts.append(text)
             departments.append(department)

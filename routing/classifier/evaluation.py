@@ -52,7 +52,9 @@ def evaluate_proba(
         for i, label in enumerate(labels)
         if per_department[label]["support"] or np.any(predicted == i)
     ]
-    macro_f1 = float(np.mean([per_department[label]["f1"] for label in present])) if present else 0.0
+    macro_f1 = (
+        float(np.mean([per_department[label]["f1"] for label in present])) if present else 0.0
+    )
 
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
     np.add.at(matrix, (truth, predicted), 1)

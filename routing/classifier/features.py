@@ -8,13 +8,18 @@ load without pickle.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from .lexicon import lexicon_terms
 from .normalize import normalize_text
+
+_LEXICON = lexicon_terms()
+LEXICON_DEPARTMENTS: tuple[str, ...] = ("product", "support", "hr", "marketing", "noise")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,8 @@ class FeatureConfig:
     min_df: int = 2
     word_weight: float = 1.0
     char_weight: float = 1.0
+    # Scale of the department-vocabulary columns (see lexicon.py); 0 switches them off.
+    lexicon_weight: float = 2.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -48,15 +55,19 @@ class FeatureConfig:
         return 2**self.char_bits
 
     @property
+    def n_lexicon(self) -> int:
+        return len(LEXICON_DEPARTMENTS)
+
+    @property
     def n_features(self) -> int:
-        return self.n_word + self.n_char
+        return self.n_word + self.n_char + self.n_lexicon
 
 
 def _word_vectorizer(config: FeatureConfig) -> HashingVectorizer:
     # normalize_text already lower-cases and space-separates tokens.
     return HashingVectorizer(
         analyzer="word",
-        token_pattern=r"\S+",
+        token_pattern=r"\S+",  # noqa: S106 - a regex, not a password
         lowercase=False,
         ngram_range=config.word_ngrams,
         n_features=config.n_word,
@@ -78,8 +89,29 @@ def _char_vectorizer(config: FeatureConfig) -> HashingVectorizer:
     )
 
 
+def word_grams(normalized: str) -> list[str]:
+    """Word unigrams and bigrams of a normalized text, as the lexicon matches them."""
+    tokens = normalized.split()
+    return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
+
+
+def lexicon_hits(normalized: str) -> dict[str, list[str]]:
+    """The grams of `normalized` found in each department's vocabulary."""
+    grams = word_grams(normalized)
+    return {label: [g for g in grams if g in _LEXICON[label]] for label in LEXICON_DEPARTMENTS}
+
+
+def _lexicon_counts(normalized: list[str]) -> np.ndarray:
+    counts = np.zeros((len(normalized), len(LEXICON_DEPARTMENTS)), dtype=np.float32)
+    for row, text in enumerate(normalized):
+        for column, hits in enumerate(lexicon_hits(text).values()):
+            counts[row, column] = len(hits)
+    return counts
+
+
 class HashedCounts:
-    """Raw hashed counts for already-normalized texts; stateless, so computed once."""
+    """Raw counts for already-normalized texts: hashed word and char n-grams, then one
+    column per department counting vocabulary hits. Stateless, so computed once."""
 
     def __init__(self, config: FeatureConfig) -> None:
         self.config = config
@@ -89,7 +121,8 @@ class HashedCounts:
     def transform(self, normalized: list[str]) -> sp.csr_matrix:
         word = self._word.transform(normalized)
         char = self._char.transform(normalized)
-        return sp.hstack([word, char], format="csr", dtype=np.float32)
+        lexicon = sp.csr_matrix(_lexicon_counts(normalized))
+        return sp.hstack([word, char, lexicon], format="csr", dtype=np.float32)
 
     def word_analyzer(self):
         return self._word.build_analyzer()
@@ -113,12 +146,13 @@ def _hash_indices(terms: list[str], n_features: int) -> np.ndarray:
     return matrix.indices.astype(np.int64)
 
 
-def fit_idf(counts: sp.csr_matrix, min_df: int) -> np.ndarray:
-    """Smoothed idf per bucket; buckets below min_df documents are switched off (idf 0)."""
+def fit_idf(counts: sp.csr_matrix, config: FeatureConfig) -> np.ndarray:
+    """Smoothed idf per hashed bucket; buckets below min_df documents are switched off."""
+    n_hashed = config.n_word + config.n_char
     n_docs = counts.shape[0]
-    df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    df = np.bincount(counts[:, :n_hashed].indices, minlength=n_hashed).astype(np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
-    idf[df < min_df] = 0.0
+    idf[df < config.min_df] = 0.0
     return idf.astype(np.float32)
 
 
@@ -129,16 +163,19 @@ def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def tfidf(counts: sp.csr_matrix, idf: np.ndarray, config: FeatureConfig) -> sp.csr_matrix:
-    """Sublinear tf x idf, each block (word, char) L2-normalized then weighted."""
-    weighted = counts.copy()
+    """Model input: sublinear tf x idf per block (word, char), each block L2-normalized
+    and weighted, then log-scaled department-vocabulary hit counts."""
+    n_hashed = config.n_word + config.n_char
+    hashed = counts[:, :n_hashed].copy()
     # Sublinear tf: a word said five times is not five times the evidence.
-    weighted.data = 1.0 + np.log(weighted.data)
-    weighted = weighted @ sp.diags(idf)
-    weighted = sp.csr_matrix(weighted)
-    weighted.eliminate_zeros()
-    word = _l2_rows(weighted[:, : config.n_word]) * config.word_weight
-    char = _l2_rows(weighted[:, config.n_word :]) * config.char_weight
-    return sp.hstack([word, char], format="csr", dtype=np.float32)
+    hashed.data = 1.0 + np.log(hashed.data)
+    hashed = sp.csr_matrix(hashed @ sp.diags(idf))
+    hashed.eliminate_zeros()
+    word = _l2_rows(hashed[:, : config.n_word]) * config.word_weight
+    char = _l2_rows(hashed[:, config.n_word :]) * config.char_weight
+    lexicon = counts[:, n_hashed:].copy()
+    lexicon.data = np.log1p(lexicon.data) * config.lexicon_weight
+    return sp.hstack([word, char, lexicon], format="csr", dtype=np.float32)
 
 
 def normalize_all(texts: list[str]) -> list[str]:

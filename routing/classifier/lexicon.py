@@ -12,21 +12,26 @@ adjacent words.
 
 from __future__ import annotations
 
+
+def _entries(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
-    "product": frozenset(
+    "product": _entries(
         """
-        bug bugs crash crashes crashed crashing freeze freezes frozen glitch glitches error errors
-        broken feature features update updated updates version release install reinstall
-        uninstall app apps ui interface screen button settings option options menu sync
-        slow laggy lag loading load loads battery notification notifications performance
-        compatibility android ios iphone ipad windows mac browser plugin extension api sdk
-        implement implementation support_for dark_mode request wish suggestion please_add
-        add_option would_be_nice should_have missing exception stack trace regression
-        seat seats legroom wifi entertainment food meal cabin aircraft plane quality design
-        keyboard widget login_screen font layout display editor
-        """.split()
+        bug bugs crash crashes crashed crashing freeze freezes frozen glitch glitches error
+        errors broken feature features update updated updates version release install
+        reinstall uninstall app apps ui interface screen button settings option options menu
+        sync slow laggy lag loading load loads battery notification notifications
+        performance compatibility android ios iphone ipad windows mac browser plugin
+        extension api sdk implement implementation support_for dark_mode request wish
+        suggestion please_add add_option would_be_nice should_have missing exception stack
+        trace regression seat seats legroom wifi entertainment food meal cabin aircraft
+        plane quality design keyboard widget login_screen font layout display editor
+        """
     ),
-    "support": frozenset(
+    "support": _entries(
         """
         help please_help assist assistance question how_do how_can how_to why_is where_is
         cant cannot unable issue problem problems account password reset locked blocked
@@ -35,42 +40,41 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         missing lost cancel cancelled canceled cancellation delayed delay waiting wait hold
         on_hold hours_on customer_service agent representative rep call_back reply respond
         response contact ticket status card transfer declined pending verify verification
-        rebook booking reservation luggage baggage bag bags flight flights gate
-        replacement replace return exchange warranty subscription
-        """.split()
+        rebook booking reservation luggage baggage bag bags flight flights gate replacement
+        replace return exchange warranty subscription
+        """
     ),
-    "hr": frozenset(
+    "hr": _entries(
         """
         job jobs work working worked employer employee employees staff colleague colleagues
         coworkers manager managers management boss supervisor team_leader salary salaries
         wage wages pay paid_holiday payroll payday paycheck bonus bonuses benefits pension
-        401k pto vacation holiday_allowance leave sick_leave maternity paternity overtime shift
-        shifts rota hours_per contract career progression promotion promoted training
+        401k pto vacation holiday_allowance leave sick_leave maternity paternity overtime
+        shift shifts rota hours_per contract career progression promotion promoted training
         onboarding hiring hire hired recruiter recruitment interview interviews applicant
         application_status resume cv position role vacancy vacancies internship intern
         culture workload work_life life_balance hr human_resources appraisal review_cycle
         redundancy fired layoffs resign resigned quit union w2 tax_form direct_deposit
-        """.split()
+        """
     ),
-    "marketing": frozenset(
+    "marketing": _entries(
         """
         love loved loving awesome amazing great excellent fantastic best wonderful brilliant
         favorite favourite recommend recommended thanks thank thank_you kudos congrats
-        congratulations proud happy excited cool nice beautiful perfect impressed
-        brand campaign promo promotion_code coupon discount offer sale deal launch launched
-        event sponsor sponsorship partnership partner collab collaboration influencer
-        press media interview_request ambassador giveaway contest advert ad ads
-        announcement newsletter
-        """.split()
-    ),
-    "noise": frozenset(
+        congratulations proud happy excited cool nice beautiful perfect impressed brand
+        campaign promo promotion_code coupon discount offer sale deal launch launched event
+        sponsor sponsorship partnership partner collab collaboration influencer press media
+        interview_request ambassador giveaway contest advert ad ads announcement newsletter
         """
-        free win winner won prize claim cash urgent congratulations_you txt text_stop stop_to
-        reply_stop unsubscribe subscribe click lottery guaranteed selected award voucher
-        ringtone xxx sexy dating chat_now call_now _phone_ _url_ lol lmao haha hahaha omg
-        joke weather bored tonight dinner movie song hey hello hi bye goodnight morning
-        birthday love_you miss_you
-        """.split()
+    ),
+    "noise": _entries(
+        """
+        free win winner won prize claim cash urgent congratulations_you txt text_stop
+        stop_to reply_stop unsubscribe subscribe click lottery guaranteed selected award
+        voucher ringtone xxx sexy dating chat_now call_now _phone_ _url_ lol lmao haha
+        hahaha omg joke weather bored tonight dinner movie song hey hello hi bye goodnight
+        morning birthday love_you miss_you
+        """
     ),
 }
 

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .features import FeatureConfig, HashedCounts, tfidf
+from .features import FeatureConfig, HashedCounts, lexicon_hits, tfidf
 from .normalize import normalize_text, word_tokens
 
 LABELS: tuple[str, ...] = ("product", "support", "hr", "marketing", "noise")
@@ -101,13 +101,26 @@ class DepartmentModel:
 
         terms = list(dict.fromkeys(self._counts.word_analyzer()(normalized)))
         term_index = self._counts.word_index(terms)
-        scores = {term: float(contribution[idx]) for term, idx in zip(terms, term_index, strict=True)}
+        scores = {
+            term: float(contribution[idx]) for term, idx in zip(terms, term_index, strict=True)
+        }
         for word, share in self._char_shares(word_tokens(normalized), contribution).items():
             scores[word] = scores.get(word, 0.0) + share
+        for term, share in self._lexicon_shares(normalized, contribution).items():
+            scores[term] = scores.get(term, 0.0) + share
 
         ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-        ranked = [(term, round(value, 4)) for term, value in ranked if value != 0.0]
+        ranked = [(term, round(float(value), 4)) for term, value in ranked if value != 0.0]
         return ranked[:top]
+
+    def _lexicon_shares(self, normalized: str, contribution: np.ndarray) -> dict[str, float]:
+        """Split each department-vocabulary column's contribution among the terms that hit it."""
+        first = self.feature_config.n_word + self.feature_config.n_char
+        shares: defaultdict[str, float] = defaultdict(float)
+        for column, hits in enumerate(lexicon_hits(normalized).values()):
+            for term in hits:
+                shares[term] += contribution[first + column] / len(hits)
+        return dict(shares)
 
     def _char_shares(self, tokens: list[str], contribution: np.ndarray) -> dict[str, float]:
         """Split each char n-gram's contribution among the distinct words that contain it."""
@@ -171,7 +184,9 @@ class DepartmentModel:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             if meta.get("format") != ARTIFACT_FORMAT:
-                raise ValueError(f"{path}: not a department model artifact ({meta.get('format')!r})")
+                raise ValueError(
+                    f"{path}: not a department model artifact ({meta.get('format')!r})"
+                )
             return cls(
                 labels=tuple(meta["labels"]),
                 feature_config=FeatureConfig.from_json(meta["feature_config"]),

@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 import sklearn
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFold
+from sklearn.svm import LinearSVC
 
 from .evaluation import evaluate_proba
 from .features import FeatureConfig, HashedCounts, fit_idf, normalize_all, tfidf
@@ -29,14 +30,17 @@ UNREACHABLE_THRESHOLD = 1.0
 @dataclass(frozen=True)
 class TrainParams:
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    # Inverse regularization strength of the logistic regressions.
-    C: float = 4.0
+    # Inverse regularization strength of the linear SVMs. Strong regularization (small C)
+    # scored best on held-out sources: it stops the model memorising one source's quirks.
+    C: float = 0.1
     # Within a department, a source with n rows gets total weight proportional to
     # n ** (1 - source_balance): 0 keeps raw counts, 1 gives every source an equal say.
-    source_balance: float = 0.5
+    source_balance: float = 1.0
     folds: int = 5
+    # Up to this many sources, hold out one source at a time; beyond, group k-fold.
+    max_leave_one_out_groups: int = 12
     target_precision: float = TARGET_PRECISION
-    max_iter: int = 300
+    max_iter: int = 2000
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -56,7 +60,10 @@ def balanced_weights(
     if groups is not None and source_balance > 0:
         cells = Counter(zip(labels, groups, strict=True))
         weights = np.array(
-            [cells[(label, group)] ** -source_balance for label, group in zip(labels, groups, strict=True)]
+            [
+                cells[(label, group)] ** -source_balance
+                for label, group in zip(labels, groups, strict=True)
+            ]
         )
     label_totals: Counter[str] = Counter()
     for label, weight in zip(labels, weights, strict=True):
@@ -77,10 +84,11 @@ def _fit_linear(
     params: TrainParams,
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One binary logistic regression per department (one-vs-rest).
+    """One binary linear SVM per department (one-vs-rest), later Platt-calibrated.
 
     One-vs-rest rather than softmax because the product routes a text to *every*
-    department that is confident, so each score must stand on its own.
+    department that is confident, so each score must stand on its own. A linear SVM
+    matched logistic regression on held-out sources and fits about four times faster.
     """
     n_labels = len(LABELS)
     coef = np.zeros((n_labels, features.shape[1]), dtype=np.float32)
@@ -90,7 +98,7 @@ def _fit_linear(
         binary = (targets == index).astype(np.int64)
         if binary.min() == binary.max():
             continue
-        model = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
+        model = LinearSVC(C=params.C, max_iter=params.max_iter, random_state=seed)
         model.fit(features, binary, sample_weight=weights)
         coef[index] = model.coef_[0]
         intercept[index] = model.intercept_[0]
@@ -101,13 +109,20 @@ def _scores(features: sp.csr_matrix, coef: np.ndarray, intercept: np.ndarray) ->
     return np.asarray(features @ coef.T) + intercept
 
 
-def _splits(targets: np.ndarray, groups: list[str] | None, folds: int, seed: int):
+def _splits(
+    targets: np.ndarray, groups: list[str] | None, folds: int, max_leave_one_out: int, seed: int
+):
     """Held-out folds: by source when sources are known, so scores reflect unseen sources."""
-    if groups is not None and len(set(groups)) >= 3:
-        n_splits = min(folds, len(set(groups)))
-        return list(GroupKFold(n_splits=n_splits).split(targets, targets, groups)), (
-            f"group k-fold by source ({n_splits} folds)"
-        )
+    n_groups = len(set(groups)) if groups is not None else 0
+    if 3 <= n_groups <= max_leave_one_out:
+        # Group k-fold would hold out two sources at once, which with few sources often
+        # removes every example of a department; one at a time is harsh enough.
+        splits = list(LeaveOneGroupOut().split(targets, targets, groups))
+        return splits, f"leave-one-source-out ({n_groups} sources)"
+    if n_groups > max_leave_one_out:
+        n_splits = min(folds, n_groups)
+        splits = list(GroupKFold(n_splits=n_splits).split(targets, targets, groups))
+        return splits, f"group k-fold by source ({n_splits} folds)"
     smallest = min(int(c) for c in np.bincount(targets) if c > 0)
     n_splits = min(folds, smallest)
     if n_splits < 2:
@@ -127,23 +142,34 @@ def _out_of_fold_scores(
     oof = np.zeros((counts.shape[0], len(LABELS)), dtype=np.float64)
     for train_index, test_index in splits:
         # idf is refit per fold: held-out rows must not shape the features they are scored on.
-        idf = fit_idf(counts[train_index], params.features.min_df)
+        idf = fit_idf(counts[train_index], params.features)
         train_x = tfidf(counts[train_index], idf, params.features)
-        coef, intercept = _fit_linear(train_x, targets[train_index], weights[train_index], params, seed)
+        coef, intercept = _fit_linear(
+            train_x, targets[train_index], weights[train_index], params, seed
+        )
         oof[test_index] = _scores(tfidf(counts[test_index], idf, params.features), coef, intercept)
     return oof
 
 
 def fit_calibration(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Platt scaling per department on held-out scores: (slope, offset) rows."""
-    calibration = np.tile(np.array([1.0, 0.0]), (scores.shape[1], 1))
-    for index in range(scores.shape[1]):
-        binary = (targets == index).astype(np.int64)
-        if binary.min() == binary.max():
-            continue
-        platt = LogisticRegression(C=1e4, max_iter=1000)
-        platt.fit(scores[:, [index]], binary)
-        calibration[index] = (platt.coef_[0, 0], platt.intercept_[0])
+    """Platt scaling on held-out scores: one (slope, offset) shared by every department.
+
+    A separate sigmoid per department was tried and hurt badly on unseen sources: where a
+    department's held-out scores barely separate (HR when all employee reviews are held
+    out), its slope collapses to ~0 and its probability to a constant, and the top
+    department is then picked by base rates instead of by the text. One shared monotone
+    map keeps the ranking of the raw scores (so the top department is unchanged) while
+    still turning scores into honest held-out probabilities.
+    """
+    n_labels = scores.shape[1]
+    flat_scores = scores.reshape(-1, 1)
+    flat_targets = (targets[:, None] == np.arange(n_labels)[None, :]).reshape(-1).astype(np.int64)
+    calibration = np.tile(np.array([1.0, 0.0]), (n_labels, 1))
+    if flat_targets.min() == flat_targets.max():
+        return calibration
+    platt = LogisticRegression(C=1e4, max_iter=1000)
+    platt.fit(flat_scores, flat_targets)
+    calibration[:] = (platt.coef_[0, 0], platt.intercept_[0])
     return calibration
 
 
@@ -231,7 +257,9 @@ def train_model(
     weights = balanced_weights(labels, groups, sample_weight, params.source_balance)
     counts = HashedCounts(params.features).transform(normalize_all(list(texts)))
 
-    splits, cv_scheme = _splits(targets, groups, params.folds, seed)
+    splits, cv_scheme = _splits(
+        targets, groups, params.folds, params.max_leave_one_out_groups, seed
+    )
     metrics: dict = {"validation": cv_scheme}
     if splits:
         oof_scores = _out_of_fold_scores(counts, targets, weights, splits, params, seed)
@@ -243,8 +271,10 @@ def train_model(
         calibration = np.tile(np.array([1.0, 0.0]), (len(LABELS), 1))
         thresholds = dict.fromkeys(LABELS, MIN_THRESHOLD)
 
-    idf = fit_idf(counts, params.features.min_df)
-    coef, intercept = _fit_linear(tfidf(counts, idf, params.features), targets, weights, params, seed)
+    idf = fit_idf(counts, params.features)
+    coef, intercept = _fit_linear(
+        tfidf(counts, idf, params.features), targets, weights, params, seed
+    )
     return DepartmentModel(
         labels=LABELS,
         feature_config=params.features,

@@ -1,0 +1,295 @@
+"""The pure-Python department classifier (routing.classifier): no database, no Django."""
+
+from __future__ import annotations
+
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+
+from routing.classifier import (
+    LABELS,
+    DepartmentModel,
+    TrainParams,
+    evaluate_model,
+    normalize_text,
+    read_labelled_csv,
+    train_model,
+)
+from routing.classifier.features import FeatureConfig
+
+# Written for these tests; small on purpose so a fit takes well under a second.
+CORPUS: dict[str, list[str]] = {
+    "product": [
+        "The app crashes every time I open the camera screen",
+        "Please add a dark mode option to the settings",
+        "After the latest update the editor freezes when saving",
+        "Feature request: export reports to spreadsheet format",
+        "Search results load very slowly since the new version",
+        "The sync button does nothing on tablets, looks like a bug",
+        "Would be nice to have keyboard shortcuts for tagging",
+        "Notifications arrive twice after the update, please fix this bug",
+    ],
+    "support": [
+        "My order has not arrived yet, can you check the tracking?",
+        "I was charged twice for one purchase and need a refund",
+        "How do I reset my password? The email never comes",
+        "I have been on hold for an hour, can someone help me",
+        "My parcel is missing and the delivery status says delivered",
+        "Can you cancel my subscription and refund the last payment?",
+        "Where is my package? It is a week late",
+        "I cannot log in to my account, please help",
+    ],
+    "hr": [
+        "Great colleagues but management never listens to staff",
+        "How many vacation days do I have left this year?",
+        "The salary is low and there is no career progression",
+        "When is payday this month for hourly employees?",
+        "Long shifts, unpaid overtime and a rude manager",
+        "Are you hiring for the warehouse team? I sent my application",
+        "Good training for new employees and a friendly team",
+        "I need to update my direct deposit details with payroll",
+    ],
+    "marketing": [
+        "Love this brand, you folks are amazing!",
+        "Best coffee in town, I recommend it to all my friends",
+        "Would you like to partner with our podcast for a sponsorship?",
+        "Thanks for the awesome launch event last night!",
+        "Is there a discount code for the spring sale?",
+        "Huge fan of your new ad campaign, so creative",
+        "We are an influencer agency interested in a collaboration",
+        "Your team is fantastic, keep up the great work with the brand",
+    ],
+    "noise": [
+        "WINNER! Claim your free prize now, call 0800 555 0199 today",
+        "lol did you see the game last night haha",
+        "Congratulations you have been selected for a cash award, click here",
+        "what's the weather like tomorrow",
+        "hey are we still on for dinner tonight?",
+        "Free ringtones! Text STOP to unsubscribe",
+        "tell me a joke please",
+        "good morning everyone, happy friday",
+    ],
+}
+
+
+def _corpus() -> tuple[list[str], list[str]]:
+    texts = [text for label in LABELS for text in CORPUS[label]]
+    labels = [label for label in LABELS for _ in CORPUS[label]]
+    return texts, labels
+
+
+# Small hash spaces keep the test fit and artifact tiny; behaviour is the same.
+SMALL = TrainParams(features=FeatureConfig(word_bits=14, char_bits=14, min_df=1), C=1.0, folds=3)
+
+
+@pytest.fixture(scope="module")
+def small_model() -> DepartmentModel:
+    texts, labels = _corpus()
+    return train_model(texts, labels, params=SMALL)
+
+
+# -- normalization -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("@united my bag is lost", "my bag is lost"),
+        (".@JetBlue @delta thanks", "thanks"),
+        ("RT @mention loving it {link}", "loving it _url_"),
+        ("ask @bob about https://example.com/x?y=1", "ask _user_ about _url_"),
+        ("Sooooo goooood", "soo good"),
+        ("#NoMoreDelays please", "no more delays please"),
+        ("call 0800 555 0199 for £500", "call _phone_ for _money_"),
+        ("flight 123 delayed 3hrs", "flight _num_ delayed _num_ hrs"),
+        ("I can't log in 😡 help??", "i cant log in _emoji_ help ?"),
+        ("Great place. - Good pay - Nice team", "great place good pay nice team"),
+        ("mail me at jo@example.org :)", "mail me at _email_ _smile_"),
+        ("", ""),
+    ],
+)
+def test_normalize_text_maps_social_artefacts_to_shared_tokens(raw: str, expected: str) -> None:
+    assert normalize_text(raw) == expected
+
+
+def test_dataset_placeholders_match_real_links_and_mentions() -> None:
+    assert normalize_text("see {link}") == normalize_text("see http://t.co/abc")
+    assert normalize_text("hi @mention there") == normalize_text("hi @alice there")
+
+
+# -- training, prediction, explanation ----------------------------------------------------
+
+
+def test_predict_proba_shape_and_range(small_model: DepartmentModel) -> None:
+    proba = small_model.predict_proba(["hello", "my refund never arrived", ""])
+    assert proba.shape == (3, len(LABELS))
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert small_model.labels == LABELS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The app keeps crashing after the update", "product"),
+        ("Where is my order? I want a refund", "support"),
+        ("My manager changed my shifts and the salary is late", "hr"),
+        ("Free prize! Call now to claim", "noise"),
+        ("Amazing brand, love it", "marketing"),
+    ],
+)
+def test_obvious_texts_go_to_the_right_department(
+    small_model: DepartmentModel, text: str, expected: str
+) -> None:
+    assert small_model.predict([text]) == [expected]
+
+
+def test_explain_returns_words_from_the_text(small_model: DepartmentModel) -> None:
+    text = "Where is my order? I want a refund"
+    terms = small_model.explain(text, "support", top=5)
+    assert terms, "expected at least one term"
+    words = set(normalize_text(text).split())
+    assert any(term.split()[0] in words for term, _ in terms)
+    scores = [score for _, score in terms]
+    assert scores == sorted(scores, reverse=True)
+    assert all(isinstance(term, str) and isinstance(score, float) for term, score in terms)
+
+
+def test_thresholds_metrics_and_summary_are_stored(small_model: DepartmentModel) -> None:
+    assert set(small_model.thresholds) == set(LABELS)
+    assert all(0.5 <= value <= 1.0 for value in small_model.thresholds.values())
+    assert "held_out" in small_model.metrics
+    assert small_model.training_summary["rows"] == 40
+    assert small_model.training_summary["rows_per_department"]["hr"] == 8
+
+
+def test_training_rejects_unknown_department() -> None:
+    with pytest.raises(ValueError, match="legal"):
+        train_model(["a", "b"], ["product", "legal"], params=SMALL)
+
+
+# -- persistence ----------------------------------------------------------------------------
+
+
+def test_save_load_roundtrip_keeps_probabilities_and_version(
+    small_model: DepartmentModel, tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "model.npz"
+    small_model.save(path)
+    loaded = DepartmentModel.load(path)
+    texts = ["the app crashes", "refund please", "hello there"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), small_model.predict_proba(texts))
+    assert loaded.version == small_model.version
+    assert len(loaded.version) == 12
+    assert loaded.thresholds == small_model.thresholds
+    assert loaded.metrics == small_model.metrics
+
+
+def test_artifact_is_plain_arrays_without_pickle_or_sentences(
+    small_model: DepartmentModel, tmp_path: pathlib.Path
+) -> None:
+    path = tmp_path / "model.npz"
+    small_model.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        for name in archive.files:
+            assert archive[name].dtype != object
+        meta = str(archive["meta"])
+    for sentences in CORPUS.values():
+        for sentence in sentences:
+            assert sentence not in meta
+    with zipfile.ZipFile(path) as bundle:
+        raw = b"".join(bundle.read(name) for name in bundle.namelist())
+    assert b"crashes every time" not in raw
+
+
+def test_load_rejects_a_foreign_npz(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "other.npz"
+    np.savez(path, meta=np.array('{"format": "something-else"}'))
+    with pytest.raises(ValueError, match="not a department model"):
+        DepartmentModel.load(path)
+
+
+# -- CSV reading -------------------------------------------------------------------------
+
+
+def test_read_labelled_csv_reads_optional_source(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text('text,department,source\n"app, crashes",product,store\nhi,noise,sms\n')
+    assert read_labelled_csv(path) == (
+        ["app, crashes", "hi"],
+        ["product", "noise"],
+        ["store", "sms"],
+    )
+    plain = tmp_path / "plain.csv"
+    plain.write_text("text,department\nhi,noise\n")
+    assert read_labelled_csv(plain) == (["hi"], ["noise"], None)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text,department\nfine,hr\nbad row,legal\n", "line 3: unknown department"),
+        ("text,department\nfine,hr\n,support\n", "line 3: empty text"),
+        ("text,dept\nfine,hr\n", "line 1: missing column"),
+        ("text,department\nfine,hr\nfine,hr,extra\n", "line 3: expected 2 columns"),
+    ],
+)
+def test_read_labelled_csv_names_the_bad_line(
+    tmp_path: pathlib.Path, content: str, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        read_labelled_csv(path)
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+class _FixedModel(DepartmentModel):
+    """Returns canned probabilities so evaluation can be checked by hand."""
+
+    def __init__(self, proba: np.ndarray, thresholds: dict[str, float]) -> None:
+        self.labels = LABELS
+        self.thresholds = thresholds
+        self._proba = proba
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self._proba[: len(texts)]
+
+
+def test_evaluate_model_matches_hand_computed_case() -> None:
+    # Truth:      product, product, support, hr
+    # Predicted:  product, support, support, hr   (argmax of the rows below)
+    proba = np.array(
+        [
+            [0.95, 0.10, 0.00, 0.00, 0.00],  # product, routed (0.95 >= 0.9), right
+            [0.30, 0.60, 0.00, 0.00, 0.00],  # support, not routed (0.6 < 0.8), wrong
+            [0.10, 0.85, 0.00, 0.00, 0.00],  # support, routed, right
+            [0.00, 0.00, 0.40, 0.00, 0.00],  # hr, not routed (0.4 < 0.7), right
+        ]
+    )
+    thresholds = {"product": 0.9, "support": 0.8, "hr": 0.7, "marketing": 0.9, "noise": 0.9}
+    result = evaluate_model(
+        _FixedModel(proba, thresholds),
+        ["a", "b", "c", "d"],
+        ["product", "product", "support", "hr"],
+    )
+    product = result["per_department"]["product"]
+    assert (product["precision"], product["recall"], product["support"]) == (1.0, 0.5, 2)
+    assert product["f1"] == pytest.approx(2 / 3)
+    support = result["per_department"]["support"]
+    assert (support["precision"], support["recall"], support["f1"]) == (
+        0.5,
+        1.0,
+        pytest.approx(2 / 3),
+    )
+    assert result["per_department"]["hr"]["f1"] == 1.0
+    # Marketing and noise neither occur nor are predicted, so macro-F1 averages 3 labels.
+    assert result["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    assert result["confusion"]["labels"] == list(LABELS)
+    assert result["confusion"]["matrix"][0] == [1, 1, 0, 0, 0]
+    assert result["auto_route_precision"] == 1.0
+    assert result["coverage"] == 0.5
+    assert result["n"] == 4
