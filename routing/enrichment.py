@@ -81,6 +81,12 @@ def _langid():
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def warm_up() -> None:
+    """Load the lexicon and the language model now rather than on the first item."""
+    _vader()
+    _langid()
+
+
 def sentiment_score(text: str) -> tuple[float, str, float]:
     """VADER compound score in [-1, 1], its label, and a confidence in [0, 1]."""
     scores = _vader().polarity_scores(text[:2000])

@@ -1,11 +1,12 @@
 """Routing: turning `received` items into cases in the departments that own them."""
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -259,24 +260,45 @@ def _write(
             )
         )
     CaseEvent.objects.bulk_create(events)
-    FeedbackItem.objects.bulk_update(
-        items,
-        [
-            "state",
-            "scores",
-            "sentiment",
-            "sentiment_label",
-            "language",
-            "priority",
-            "intents",
-            "tags",
-            "model_version",
-            "routed_at",
-            "routing_attempts",
-            "error",
-        ],
-    )
+    _items_update(items)
     summary.cases += len(cases)
+
+
+# One UPDATE for the whole batch. Django's bulk_update builds a CASE expression per column and
+# took ~0.9 s for 200 items; joining against unnest() arrays takes a few milliseconds.
+_UPDATE_ITEMS = """
+UPDATE feedback_feedbackitem AS f SET
+    state = v.state, scores = v.scores::jsonb, sentiment = v.sentiment,
+    sentiment_label = v.sentiment_label, language = v.language, priority = v.priority,
+    intents = ARRAY(SELECT jsonb_array_elements_text(v.intents::jsonb)),
+    tags = ARRAY(SELECT jsonb_array_elements_text(v.tags::jsonb)),
+    model_version = v.model_version, routed_at = v.routed_at,
+    routing_attempts = v.routing_attempts, error = ''
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[])
+     AS v(id, state, scores, sentiment, sentiment_label, language, priority, intents, tags,
+          model_version, routed_at, routing_attempts)
+WHERE f.id = v.id
+"""
+
+
+def _items_update(items: Sequence[FeedbackItem]) -> None:
+    columns = [
+        [i.pk for i in items],
+        [i.state for i in items],
+        [json.dumps(i.scores) for i in items],
+        [i.sentiment for i in items],
+        [i.sentiment_label for i in items],
+        [i.language for i in items],
+        [i.priority for i in items],
+        [json.dumps(list(i.intents)) for i in items],
+        [json.dumps(list(i.tags)) for i in items],
+        [i.model_version for i in items],
+        [i.routed_at for i in items],
+        [i.routing_attempts for i in items],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_UPDATE_ITEMS, columns)
 
 
 def items_route(*, item_ids: Sequence[int]) -> RoutingSummary:

@@ -1,9 +1,21 @@
 """Celery tasks for routing: thin wrappers that take ids and call services."""
 
-from celery import shared_task
-from django.db import InterfaceError, OperationalError
+import logging
 
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from routing.classification import classifier_active
+from routing.enrichment import warm_up as enrichment_warm_up
 from routing.services import items_route, items_sweep
+
+logger = logging.getLogger(__name__)
+
+
+def warm_up() -> None:
+    enrichment_warm_up()
+    classifier_active()
 
 
 @shared_task(
@@ -31,3 +43,15 @@ def route_items(item_ids: list[int]) -> dict:
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_received() -> int:
     return items_sweep()
+
+
+@worker_process_init.connect
+def _warm_up(**kwargs) -> None:
+    """Load the language model, the sentiment lexicon and the active classifier when a worker
+    process starts, so the first batch it routes is not ~0.5 s slower than the rest."""
+    try:
+        warm_up()
+    except Exception:  # a cold start is slower, not broken: routing loads lazily anyway
+        logger.warning("warm-up failed; models load on first use", exc_info=True)
+    finally:
+        close_old_connections()
