@@ -1,0 +1,322 @@
+"""Everything staff do to cases. Each action checks permission (`check_*`), changes state
+race-safely, and writes a CaseEvent, the audit log and the classifier's training labels.
+
+Locks: every function that changes a case takes a row lock on it (`select_for_update`), or
+uses a conditional UPDATE where the change is a single transition (claim). Actions that
+touch two cases (reroute, share) lock them in primary-key order to avoid deadlocks.
+"""
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from departments.models import Case, CaseEvent, Department, Membership, Note
+from feedback.models import FeedbackItem
+
+
+class ActionError(Exception):
+    """An action that cannot be done; the message is shown to the person who tried."""
+
+
+class PermissionDenied(ActionError):
+    pass
+
+
+class Conflict(ActionError):
+    """Someone else changed the case first (e.g. claimed it)."""
+
+
+DISMISS_REASONS = {
+    "wrong_department": "Wrong department",
+    "spam": "Spam",
+    "duplicate": "Duplicate",
+    "no_action": "No action needed",
+    "rerouted": "Rerouted",
+}
+MAX_NOTE = 10_000
+MAX_TAGS = 20
+
+
+def is_admin(user) -> bool:
+    return bool(getattr(user, "is_superuser", False) or getattr(user, "is_staff", False))
+
+
+def membership_of(user, department: Department) -> Membership | None:
+    if not getattr(user, "pk", None):
+        return None
+    return Membership.objects.filter(user=user, department=department).first()
+
+
+def check_can_act(user, case: Case) -> None:
+    """Only members of the case's department (agents and managers) and admins act on it."""
+    if is_admin(user) or membership_of(user, case.department) is not None:
+        return
+    raise PermissionDenied(f"Only {case.department.name} can act on this case.")
+
+
+def check_can_see_item(user, item: FeedbackItem) -> None:
+    from departments.selectors import items_visible_to
+
+    if not items_visible_to(user, FeedbackItem.objects.filter(pk=item.pk)).exists():
+        raise PermissionDenied("You cannot see this item.")
+
+
+def _event(case: Case | None, kind: str, actor, *, item=None, note="", data=None, **fields):
+    return CaseEvent.objects.create(
+        item=item or case.item,
+        case=case,
+        kind=kind,
+        actor=actor if getattr(actor, "pk", None) else None,
+        note=note,
+        data=data or {},
+        **fields,
+    )
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update().select_related("department", "item").get(pk=case.pk)
+
+
+def case_claim(*, case: Case, user) -> Case:
+    """Assign an unassigned case to `user`. If two people claim at once, one wins and the
+    other gets Conflict naming the winner."""
+    check_can_act(user, case)
+    now = timezone.now()
+    with transaction.atomic():
+        won = Case.objects.filter(pk=case.pk, assignee__isnull=True).update(
+            assignee=user,
+            updated_at=now,
+        )
+        if not won:
+            holder = Case.objects.filter(pk=case.pk).values_list("assignee__username", flat=True)
+            raise Conflict(f"Already claimed by {holder.first() or 'someone else'}.")
+        Case.objects.filter(pk=case.pk, status=Case.Status.NEW).update(status=Case.Status.OPEN)
+        _event(case, CaseEvent.Kind.CLAIMED, user, data={"assignee": user.username})
+    case.refresh_from_db()
+    return case
+
+
+def case_assign(*, case: Case, assignee, actor) -> Case:
+    check_can_act(actor, case)
+    if assignee is not None and membership_of(assignee, case.department) is None:
+        raise ActionError(f"{assignee.username} is not in {case.department.name}.")
+    with transaction.atomic():
+        locked = _locked(case)
+        before = locked.assignee
+        locked.assignee = assignee
+        if assignee is not None and locked.status == Case.Status.NEW:
+            locked.status = Case.Status.OPEN
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["assignee", "status", "updated_at"])
+        _event(
+            locked,
+            CaseEvent.Kind.ASSIGNED,
+            actor,
+            data={
+                "from": before.username if before else None,
+                "to": assignee.username if assignee else None,
+            },
+        )
+    return locked
+
+
+def _transition(locked: Case, status: str, now) -> None:
+    if status in (Case.Status.WAITING, Case.Status.RESOLVED, Case.Status.DISMISSED):
+        # First response: the first time someone answered (waiting on the customer) or
+        # closed the case. Claiming alone is not a response.
+        locked.first_response_at = locked.first_response_at or now
+    if status in (Case.Status.RESOLVED, Case.Status.DISMISSED):
+        locked.resolved_at = now
+    else:
+        locked.resolved_at = None
+    locked.status = status
+    locked.updated_at = now
+
+
+def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: str = "") -> Case:
+    check_can_act(actor, case)
+    if status not in Case.Status.values:
+        raise ActionError(f"Unknown status {status!r}.")
+    if status == Case.Status.DISMISSED and reason not in DISMISS_REASONS:
+        raise ActionError("Dismissing needs a reason: " + ", ".join(DISMISS_REASONS) + ".")
+    with transaction.atomic():
+        locked = _locked(case)
+        before = locked.status
+        if before == status:
+            return locked
+        _transition(locked, status, timezone.now())
+        locked.save(update_fields=["status", "first_response_at", "resolved_at", "updated_at"])
+        _event(
+            locked,
+            CaseEvent.Kind.STATUS_CHANGED,
+            actor,
+            note=note,
+            data={"from": before, "to": status, "reason": reason},
+        )
+    return locked
+
+
+def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str, now) -> Case:
+    """The item's case in `department`, created or reopened (routed by a person)."""
+    case, created = Case.objects.select_for_update().get_or_create(
+        item=item,
+        department=department,
+        defaults={
+            "routed_by": Case.RoutedBy.PERSON,
+            "reason": reason,
+            "priority": item.priority,
+            "tags": list(item.tags),
+            "created_at": now,
+            "updated_at": now,
+            "due_at": None if item.backfill else now + department.first_response_sla,
+            "resolution_due_at": None if item.backfill else now + department.resolution_sla,
+        },
+    )
+    if not created and case.status not in Case.OPEN_STATUSES:
+        case.status = Case.Status.NEW
+        case.resolved_at = None
+        case.assignee = None
+        case.updated_at = now
+        case.save(update_fields=["status", "resolved_at", "assignee", "updated_at"])
+    return case
+
+
+def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: str) -> Case:
+    check_can_act(actor, case)
+    if to_department.pk == case.department_id:
+        raise ActionError("The case is already in that department.")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ActionError(f"A note is at most {MAX_NOTE} characters.")
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the item row first: every handoff on one item is serialized, so two people
+        # rerouting the same item at once cannot both create the target case.
+        item = FeedbackItem.objects.select_for_update().get(pk=case.item_id)
+        locked = _locked(case)
+        if kind == CaseEvent.Kind.REROUTED and locked.status not in Case.OPEN_STATUSES:
+            raise Conflict("This case is already closed.")
+        target = _open_case_in(
+            item,
+            to_department,
+            actor,
+            f"{'rerouted' if kind == 'rerouted' else 'shared'} by "
+            f"{actor.get_username()} from {locked.department.name}",
+            now,
+        )
+        if kind == CaseEvent.Kind.REROUTED:
+            _transition(locked, Case.Status.DISMISSED, now)
+            locked.save(update_fields=["status", "first_response_at", "resolved_at", "updated_at"])
+        data = {"from_case": locked.pk, "to_case": target.pk}
+        for which in (locked, target):  # both departments see the handoff on their case
+            _event(
+                which,
+                kind,
+                actor,
+                note=note,
+                data=data,
+                from_department=locked.department,
+                to_department=to_department,
+            )
+        if note:
+            Note.objects.create(
+                item=item,
+                author=actor if actor.pk else None,
+                department=locked.department,
+                body=note,
+            )
+    return target
+
+
+def case_reroute(*, case: Case, to_department: Department, actor, note: str = "") -> Case:
+    """Hand the item to another department: this case ends, theirs starts; both see the
+    note. Returns the target department's case."""
+    return _handoff(
+        case=case, to_department=to_department, actor=actor, note=note, kind=CaseEvent.Kind.REROUTED
+    )
+
+
+def case_share(*, case: Case, to_department: Department, actor, note: str = "") -> Case:
+    """Bring another department in: both keep a case."""
+    return _handoff(
+        case=case, to_department=to_department, actor=actor, note=note, kind=CaseEvent.Kind.SHARED
+    )
+
+
+def triage_route(
+    *, item: FeedbackItem, departments: Sequence[Department], actor, note: str = ""
+) -> list[Case]:
+    """Route an item from the shared triage inbox: any department member may do it."""
+    if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
+        raise PermissionDenied("Only department staff can route from the triage inbox.")
+    if not departments:
+        raise ActionError("Choose at least one department.")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = FeedbackItem.objects.select_for_update().get(pk=item.pk)
+        if locked.state not in (
+            FeedbackItem.State.TRIAGE,
+            FeedbackItem.State.NOISE,
+            FeedbackItem.State.FAILED,
+        ):
+            raise Conflict("This item has already been routed.")
+        cases = []
+        for department in sorted(departments, key=lambda d: d.pk):
+            case = _open_case_in(
+                locked, department, actor, f"routed from triage by {actor.get_username()}", now
+            )
+            _event(
+                case,
+                CaseEvent.Kind.ROUTED,
+                actor,
+                note=note,
+                to_department=department,
+                data={"routed_by": "person", "from_state": locked.state},
+            )
+            cases.append(case)
+        FeedbackItem.objects.filter(pk=locked.pk).update(state=FeedbackItem.State.ROUTED, error="")
+    return cases
+
+
+def note_add(*, item: FeedbackItem, actor, body: str) -> Note:
+    """An internal note every department that can see the item can read."""
+    check_can_see_item(actor, item)
+    body = (body or "").strip()
+    if not body:
+        raise ActionError("A note cannot be empty.")
+    if len(body) > MAX_NOTE:
+        raise ActionError(f"A note is at most {MAX_NOTE} characters.")
+    membership = Membership.objects.filter(user=actor).select_related("department").first()
+    with transaction.atomic():
+        note = Note.objects.create(
+            item=item,
+            author=actor,
+            body=body,
+            department=membership.department if membership else None,
+        )
+        _event(None, CaseEvent.Kind.NOTED, actor, item=item, note=body, data={"note": note.pk})
+    return note
+
+
+def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Case:
+    check_can_act(actor, case)
+    clean_add = [t.strip().lower() for t in add if t and t.strip()]
+    for tag in clean_add:
+        if len(tag) > 64:
+            raise ActionError("A tag is at most 64 characters.")
+    with transaction.atomic():
+        locked = _locked(case)
+        tags = [t for t in locked.tags if t not in set(remove)]
+        tags += [t for t in clean_add if t not in tags]
+        if len(tags) > MAX_TAGS:
+            raise ActionError(f"A case has at most {MAX_TAGS} tags.")
+        if tags == locked.tags:
+            return locked
+        locked.tags = tags
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["tags", "updated_at"])
+        _event(
+            locked, CaseEvent.Kind.TAGGED, actor, data={"added": clean_add, "removed": list(remove)}
+        )
+    return locked
