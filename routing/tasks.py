@@ -55,3 +55,13 @@ def _warm_up(**kwargs) -> None:
         logger.warning("warm-up failed; models load on first use", exc_info=True)
     finally:
         close_old_connections()
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=1800, time_limit=2000)
+def retrain_classifier() -> str:
+    from django.conf import settings
+
+    from routing.learning import classifier_retrain
+
+    result = classifier_retrain(staff_weight=settings.CLASSIFIER_STAFF_WEIGHT, min_staff_labels=20)
+    return result.reason

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -172,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.tasks.sweep_received",
         "schedule": ROUTING_SWEEP_EVERY,
     },
+    "retrain-classifier-nightly": {
+        "task": "routing.tasks.retrain_classifier",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -182,6 +187,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
+# The labelled data retraining starts from (staff labels are added on top).
+CLASSIFIER_BASE_DATA = env.path(
+    "CLASSIFIER_BASE_DATA", default=str(BASE_DIR.parent / "shared" / "datasets" / "train.csv")
+)
+CLASSIFIER_STAFF_WEIGHT = env.float("CLASSIFIER_STAFF_WEIGHT", default=3.0)
 
 LOGGING = {
     "version": 1,
