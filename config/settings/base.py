@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "feedback",
     "routing",
     "departments",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -150,6 +151,7 @@ CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "routing.tasks.route_items": {"queue": "routing"},
     "routing.tasks.*": {"queue": "maintenance"},
+    "webhooks.tasks.*": {"queue": "webhooks"},
     "feedback.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
