@@ -1,5 +1,6 @@
 """The shared feedback store: where every post lands, whichever department owns it."""
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
@@ -158,6 +159,15 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=12, help_text="First characters, to recognise a key.")
     digest = models.CharField(max_length=64, unique=True)
     scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices), default=list)
+    # A key that updates cases acts as this (service) user, under the same access rules as
+    # a person: it can act only on the cases of that user's departments.
+    acts_as = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
