@@ -207,7 +207,9 @@ def _digest(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-def apikey_create(*, name: str, source: Source, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+def apikey_create(
+    *, name: str, source: Source, scopes: Sequence[str], acts_as=None
+) -> tuple[ApiKey, str]:
     """Create a key; returns the row and the raw key, which is never stored or shown again."""
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if unknown or not scopes:
@@ -224,6 +226,7 @@ def apikey_create(*, name: str, source: Source, scopes: Sequence[str]) -> tuple[
         prefix=raw_key[:10],
         digest=_digest(raw_key),
         scopes=sorted(set(scopes)),
+        acts_as=acts_as,
     )
     return key, raw_key
 
@@ -241,6 +244,7 @@ class ApiKeyPrincipal:
     name: str
     source_id: int
     scopes: tuple[str, ...]
+    acts_as_id: int | None = None
     is_authenticated: bool = True
     is_anonymous: bool = False
     is_active: bool = True
@@ -273,6 +277,7 @@ def apikey_authenticate(*, raw_key: str) -> ApiKeyPrincipal | None:
         "name": key.name,
         "source_id": key.source_id,
         "scopes": tuple(key.scopes),
+        "acts_as_id": key.acts_as_id,
     }
     _cache_set(cache_key, data)
     return ApiKeyPrincipal(**data)

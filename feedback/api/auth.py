@@ -57,3 +57,32 @@ class IngestScope(ScopePermission):
 
 class ReadScope(ScopePermission):
     scope = "read"
+
+
+class WriteScope(ScopePermission):
+    scope = "write"
+
+
+def request_viewer(request):
+    """Who the request sees the data as: the logged-in person, the service user an API key
+    acts as, or (for a key without one) the key itself, which sees only its own source."""
+    user = request.user
+    if isinstance(user, ApiKeyPrincipal) and user.acts_as_id:
+        cached = getattr(request, "_switchboard_viewer", None)
+        if cached is None:
+            from django.contrib.auth import get_user_model
+
+            cached = get_user_model().objects.filter(pk=user.acts_as_id, is_active=True).first()
+            request._switchboard_viewer = cached or user
+        return cached
+    return user
+
+
+def request_actor(request):
+    """The Django user an action is done as, or PermissionDenied for a key with no user."""
+    from rest_framework.exceptions import PermissionDenied
+
+    viewer = request_viewer(request)
+    if isinstance(viewer, ApiKeyPrincipal):
+        raise PermissionDenied("This API key is not linked to a user, so it cannot act on cases.")
+    return viewer

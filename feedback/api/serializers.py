@@ -1,4 +1,5 @@
-"""Output serializers for feedback items (input is validated by feedback.validation)."""
+"""Serializers for feedback items. Input is validated by feedback.validation; the input
+serializers here only document the shape in the OpenAPI schema."""
 
 from rest_framework import serializers
 from rest_framework.reverse import reverse
@@ -13,6 +14,42 @@ class AuthorSerializer(serializers.ModelSerializer):
         fields = ["handle", "name", "url", "followers"]
 
 
+class AuthorInSerializer(serializers.Serializer):
+    handle = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255, required=False)
+    url = serializers.URLField(max_length=2000, required=False)
+    followers = serializers.IntegerField(min_value=0, required=False)
+
+
+class FeedbackInSerializer(serializers.Serializer):
+    """One post as an integration sends it (documentation of feedback.validation)."""
+
+    source = serializers.SlugField(required=False, help_text="Defaults to the key's source.")
+    external_id = serializers.CharField(max_length=255, help_text="Idempotency key per source.")
+    body = serializers.CharField(max_length=10_000)
+    author = AuthorInSerializer(required=False)
+    url = serializers.URLField(max_length=2000, required=False)
+    posted_at = serializers.DateTimeField(required=False)
+    language = serializers.CharField(max_length=16, required=False)
+    in_reply_to = serializers.CharField(max_length=255, required=False)
+    raw = serializers.DictField(required=False)
+
+
+class IngestResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(["created", "duplicate", "rejected"])
+    id = serializers.IntegerField(required=False)
+    url = serializers.URLField(required=False)
+    errors = serializers.DictField(required=False)
+
+
+class IngestListResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = IngestResultSerializer(many=True)
+
+
 class CaseSummarySerializer(serializers.ModelSerializer):
     department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -25,11 +62,13 @@ class CaseSummarySerializer(serializers.ModelSerializer):
             "status",
             "assignee",
             "priority",
+            "tags",
             "routed_by",
             "reason",
             "confidence",
             "explanation",
             "due_at",
+            "first_response_at",
             "created_at",
             "resolved_at",
         ]
@@ -38,7 +77,9 @@ class CaseSummarySerializer(serializers.ModelSerializer):
 class FeedbackItemSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     author = AuthorSerializer(read_only=True)
-    cases = serializers.SerializerMethodField()
+    cases = CaseSummarySerializer(
+        many=True, read_only=True, help_text="Every case the caller may see."
+    )
     url_self = serializers.SerializerMethodField()
 
     class Meta:
@@ -71,7 +112,3 @@ class FeedbackItemSerializer(serializers.ModelSerializer):
 
     def get_url_self(self, item) -> str:
         return reverse("api:feedback-detail", args=[item.pk], request=self.context.get("request"))
-
-    def get_cases(self, item) -> list[dict]:
-        # The view prefetches only the cases the caller may see (sealed departments' hidden).
-        return CaseSummarySerializer(item.cases.all(), many=True).data

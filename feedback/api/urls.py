@@ -1,11 +1,9 @@
-from django.urls import include, path
+from django.urls import path
 
 from feedback.api import views
 
-app_name = "api"
-
+# Included by config/api_urls.py (namespace "api").
 urlpatterns = [
-    path("feedback/", views.FeedbackIngestView.as_view(), name="feedback-list"),
+    path("feedback/", views.FeedbackCollectionView.as_view(), name="feedback-list"),
     path("feedback/<int:pk>/", views.FeedbackDetailView.as_view(), name="feedback-detail"),
-    path("", include("webhooks.api.urls")),
 ]

@@ -1,0 +1,58 @@
+import django_filters
+from django.db.models import Q
+
+from departments.models import Case
+from feedback.filters import search_filter
+from feedback.models import FeedbackItem
+
+
+class CaseFilter(django_filters.FilterSet):
+    department = django_filters.CharFilter(field_name="department__slug")
+    status = django_filters.MultipleChoiceFilter(choices=Case.Status.choices)
+    priority = django_filters.MultipleChoiceFilter(choices=FeedbackItem.Priority.choices)
+    assignee = django_filters.CharFilter(
+        method="filter_assignee", help_text="A username, or `none` for unassigned."
+    )
+    source = django_filters.CharFilter(field_name="item__source__slug")
+    language = django_filters.CharFilter(field_name="item__language", lookup_expr="iexact")
+    sentiment = django_filters.ChoiceFilter(
+        field_name="item__sentiment_label", choices=FeedbackItem.Sentiment.choices
+    )
+    tag = django_filters.CharFilter(method="filter_tag")
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    sla = django_filters.ChoiceFilter(
+        choices=[("overdue", "Overdue"), ("due_soon", "Due within an hour"), ("ok", "On time")],
+        method="filter_sla",
+    )
+    q = django_filters.CharFilter(method="filter_q")
+
+    class Meta:
+        model = Case
+        fields: list[str] = []
+
+    def filter_assignee(self, queryset, name, value):
+        if value.lower() == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset.filter(assignee__username=value)
+
+    def filter_tag(self, queryset, name, value):
+        value = value.lower()
+        return queryset.filter(Q(tags__contains=[value]) | Q(item__tags__contains=[value]))
+
+    def filter_sla(self, queryset, name, value):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        now = timezone.now()
+        open_cases = queryset.filter(status__in=Case.OPEN_STATUSES, first_response_at__isnull=True)
+        if value == "overdue":
+            return open_cases.filter(due_at__lt=now)
+        if value == "due_soon":
+            return open_cases.filter(due_at__gte=now, due_at__lt=now + timedelta(hours=1))
+        return queryset.exclude(pk__in=open_cases.filter(due_at__lt=now).values("pk"))
+
+    def filter_q(self, queryset, name, value):
+        items = search_filter(FeedbackItem.objects.all(), name, value)
+        return queryset.filter(item__in=items.values("pk"))
