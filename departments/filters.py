@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q
 
+from config.filters import UtcIsoDateTimeFilter
 from departments.models import Case
 from feedback.filters import search_filter
 from feedback.models import FeedbackItem
@@ -19,8 +20,8 @@ class CaseFilter(django_filters.FilterSet):
         field_name="item__sentiment_label", choices=FeedbackItem.Sentiment.choices
     )
     tag = django_filters.CharFilter(method="filter_tag")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     sla = django_filters.ChoiceFilter(
         choices=[("overdue", "Overdue"), ("due_soon", "Due within an hour"), ("ok", "On time")],
         method="filter_sla",

@@ -4,6 +4,7 @@ import django_filters
 from django.contrib.postgres.search import SearchQuery
 from django.db.models import Exists, OuterRef, Q
 
+from config.filters import UtcIsoDateTimeFilter
 from departments.models import Case
 from feedback.models import FeedbackItem
 
@@ -34,8 +35,8 @@ class FeedbackItemFilter(django_filters.FilterSet):
     )
     state = django_filters.MultipleChoiceFilter(choices=FeedbackItem.State.choices)
     source = django_filters.CharFilter(field_name="source__slug")
-    since = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     sentiment_min = django_filters.NumberFilter(field_name="sentiment", lookup_expr="gte")
     sentiment_max = django_filters.NumberFilter(field_name="sentiment", lookup_expr="lte")
     language = django_filters.CharFilter(field_name="language", lookup_expr="iexact")

@@ -125,6 +125,12 @@ def _datetime(errors: _Errors, name: str, value: Any) -> datetime | None:
         return None
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)  # documented: a naive time is read as UTC
+    try:
+        # Stored as UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts.
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        errors.add(name, "This date-time is out of range.")
+        return None
     if parsed > timezone.now() + MAX_FUTURE:
         errors.add(name, "This date-time is more than a day in the future.")
         return None

@@ -7,6 +7,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("DEBUG", "false")
 # Redis database 15 keeps test queues and cache apart from a running development stack.
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Tests that need throttling set their own low rate; the rest must never be throttled.
+os.environ.setdefault("API_RATE_LIMIT", "1000000/min")
 
 from config.settings.base import *  # noqa: F403  (settings modules are the exception)
 

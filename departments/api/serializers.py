@@ -57,7 +57,7 @@ class CaseItemSerializer(serializers.ModelSerializer):
 class CaseSerializer(serializers.ModelSerializer):
     item = CaseItemSerializer(read_only=True)
     department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Case
@@ -109,8 +109,8 @@ class HandoffSerializer(serializers.Serializer):
 
 
 class NoteSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    department = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Note
@@ -123,9 +123,11 @@ class NoteInSerializer(serializers.Serializer):
 
 
 class CaseEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    from_department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    to_department = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    from_department = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    to_department = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = CaseEvent

@@ -126,7 +126,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         responses=CaseSerializer,
         summary="Reroute: this case ends, the other department's starts",
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def reroute(self, request, pk=None):
         return self._handoff(request, services.case_reroute)
 
@@ -135,12 +135,12 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         responses=CaseSerializer,
         summary="Share with another department: both keep a case",
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def share(self, request, pk=None):
         return self._handoff(request, services.case_share)
 
     @extend_schema(request=None, responses=CaseSerializer)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], filter_backends=[])
     def claim(self, request, pk=None):
         case = self.get_object()
         actor = request_actor(request)
@@ -148,7 +148,13 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(methods=["GET"], responses=NoteSerializer(many=True))
     @extend_schema(methods=["POST"], request=NoteInSerializer, responses={201: NoteSerializer})
-    @action(detail=True, methods=["get", "post"], permission_classes=[ReadScope])
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        permission_classes=[ReadScope],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def notes(self, request, pk=None):
         case = self.get_object()
         if request.method == "GET":
@@ -180,7 +186,13 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(NoteSerializer(note).data, status=201)
 
     @extend_schema(responses=CaseEventSerializer(many=True))
-    @action(detail=True, methods=["get"], permission_classes=[ReadScope])
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[ReadScope],
+        pagination_class=None,
+        filter_backends=[],
+    )
     def events(self, request, pk=None):
         case = self.get_object()
         viewer = request_viewer(request)

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, e
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView, RetrieveAPIView
+from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
@@ -81,7 +82,7 @@ def payload_list(data) -> tuple[list, bool]:
     return payloads, many
 
 
-class FeedbackCollectionView(GenericAPIView):
+class FeedbackCollectionView(ListModelMixin, GenericAPIView):
     """GET: the items the caller may see, newest first. POST: ingest one item or a list."""
 
     serializer_class = FeedbackItemSerializer
@@ -95,9 +96,8 @@ class FeedbackCollectionView(GenericAPIView):
         return visible_items(self.request)
 
     @extend_schema(summary="List feedback items", operation_id="feedback_list")
-    def get(self, request):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(
         summary="Ingest one post or a list of up to 1,000",
