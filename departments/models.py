@@ -20,6 +20,8 @@ class Department(models.Model):
     resolution_sla = models.DurationField(default=timedelta(days=2))
     # Overrides the classifier's own threshold for this department when set.
     routing_threshold = models.FloatField(null=True, blank=True)
+    # New cases go round-robin to available agents (oldest case first, never over a cap).
+    auto_assign = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -182,3 +184,27 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"note {self.pk} on item {self.item_id}"
+
+
+class SavedView(models.Model):
+    """A person's named queue filter ("my open", "unassigned urgent"), shown with a count."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True, help_text="The filter query string.")
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,22 +2,33 @@
 
 Who sees what (one place, used by pages, API, search, counts and exports):
 - admins (superusers) and staff see everything;
-- an API key sees the items of its own source;
+- an API key sees the items of its own source (or what its linked user sees);
 - a department member sees every item except those whose only cases are in a *sealed*
   department they do not belong to (HR by default), and sees no case or note of a sealed
   department they are not in.
 """
 
+import contextlib
+from itertools import chain
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from departments.models import Case, Department, Membership
+from departments.models import Case, CaseEvent, Department, Membership, Note, SavedView
 from feedback.models import FeedbackItem
+
+COUNT_CAP = 10_000
 
 
 def user_department_ids(user) -> set[int]:
     if not getattr(user, "pk", None):
         return set()
-    return set(Membership.objects.filter(user=user).values_list("department_id", flat=True))
+    cached = getattr(user, "_switchboard_department_ids", None)
+    if cached is None:
+        cached = set(Membership.objects.filter(user=user).values_list("department_id",
+                                                                        flat=True))
+        with contextlib.suppress(AttributeError):  # frozen principals cannot cache
+            user._switchboard_department_ids = cached
+    return cached
 
 
 def user_sees_everything(user) -> bool:
@@ -62,8 +73,56 @@ def cases_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
 def departments_for(user) -> QuerySet:
     """The departments whose queues a user works (all of them for admins)."""
     if user_sees_everything(user):
-        return Department.objects.all()
-    return Department.objects.filter(memberships__user=user).distinct()
+        return Department.objects.order_by("name")
+    return Department.objects.filter(pk__in=user_department_ids(user)).order_by("name")
+
+
+def can_act_on(user, case: Case) -> bool:
+    return user_sees_everything(user) or case.department_id in user_department_ids(user)
+
+
+def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """Count up to `cap` rows (LIMIT in the subquery), so a count never scans a million."""
+    n = queryset.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def item_timeline(user, item: FeedbackItem) -> list:
+    """Events and notes on an item, across departments, oldest first; a sealed department's
+    entries only for its members."""
+    visible_cases = cases_visible_to(user).filter(item=item).values("pk")
+    events = (
+        CaseEvent.objects.filter(item=item)
+        .filter(Q(case__isnull=True) | Q(case__in=visible_cases))
+        .select_related("actor", "from_department", "to_department", "case__department")
+    )
+    notes = Note.objects.filter(item=item).select_related("author", "department")
+    if not user_sees_everything(user):
+        mine = user_department_ids(user)
+        notes = notes.filter(Q(department__isnull=True) | Q(department__sealed=False)
+                             | Q(department_id__in=mine))
+        # A handoff to or from a sealed department names it only to its members.
+        events = events.exclude(Q(to_department__sealed=True) & ~Q(to_department_id__in=mine)
+                                & Q(case__isnull=True))
+    entries = sorted(chain(events, notes), key=lambda e: (e.created_at, e.pk))
+    return entries
+
+
+def author_other_posts(user, item: FeedbackItem, limit: int = 10) -> list[FeedbackItem]:
+    """The same person's other posts, on this channel and others where the handle matches."""
+    if not item.author_id:
+        return []
+    handle = item.author.handle.lstrip("@")
+    same_person = Q(author_id=item.author_id) | Q(author__handle__iexact=handle) | Q(
+        author__handle__iexact=f"@{handle}")
+    return list(
+        items_visible_to(user).filter(same_person).exclude(pk=item.pk)
+        .select_related("source").order_by("-received_at")[:limit]
+    )
+
+
+def saved_views_for(user) -> list[SavedView]:
+    return list(SavedView.objects.filter(user=user).select_related("department"))
 
 
 def department_queue(*, department: Department, statuses=Case.OPEN_STATUSES, limit: int = 50):

@@ -320,3 +320,61 @@ def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str
             locked, CaseEvent.Kind.TAGGED, actor, data={"added": clean_add, "removed": list(remove)}
         )
     return locked
+
+
+def cases_auto_assign(*, department: Department, limit: int = 200) -> int:
+    """Give unassigned new cases, oldest first, to available agents in turn, never over an
+    agent's cap. Returns how many were assigned.
+
+    Locks: the department's unassigned cases are taken with SKIP LOCKED, so two runs (or
+    a person claiming at the same moment) never assign one case twice."""
+    from django.db.models import Count, Q
+
+    if not department.auto_assign:
+        return 0
+    agents = list(
+        Membership.objects.filter(department=department, available=True, user__is_active=True)
+        .annotate(
+            open_cases=Count(
+                "user__assigned_cases",
+                filter=Q(
+                    user__assigned_cases__department=department,
+                    user__assigned_cases__status__in=Case.OPEN_STATUSES,
+                ),
+            )
+        )
+        .select_related("user")
+        .order_by("open_cases", "user_id")
+    )
+    load = {m.user_id: m.open_cases for m in agents}
+    caps = {m.user_id: m.max_open_cases for m in agents}
+    users = {m.user_id: m.user for m in agents}
+    assigned = 0
+    with transaction.atomic():
+        cases = list(
+            Case.objects.select_for_update(skip_locked=True)
+            .filter(
+                department=department,
+                status=Case.Status.NEW,
+                assignee__isnull=True,
+            )
+            .order_by("created_at", "pk")[:limit]
+        )
+        for case in cases:
+            free = [uid for uid in load if load[uid] < caps[uid]]
+            if not free:
+                break
+            uid = min(free, key=lambda u: (load[u], u))  # least loaded, then stable order
+            case.assignee_id = uid
+            case.status = Case.Status.OPEN
+            case.updated_at = timezone.now()
+            case.save(update_fields=["assignee", "status", "updated_at"])
+            _event(
+                case,
+                CaseEvent.Kind.ASSIGNED,
+                None,
+                data={"to": users[uid].get_username(), "auto": True},
+            )
+            load[uid] += 1
+            assigned += 1
+    return assigned

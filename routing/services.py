@@ -242,6 +242,11 @@ def _write(
             )
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     Case.objects.bulk_create(cases)
+    auto = sorted({c.department_id for c in cases if c.department.auto_assign})
+    if auto:
+        from departments.tasks import auto_assign
+
+        transaction.on_commit(lambda: auto_assign.delay(auto), robust=True)
     for case in cases:
         events.append(
             CaseEvent(

@@ -184,6 +184,7 @@ CELERY_TASK_ROUTES = {
     "routing.tasks.*": {"queue": "maintenance"},
     "webhooks.tasks.*": {"queue": "webhooks"},
     "feedback.tasks.*": {"queue": "maintenance"},
+    "departments.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
