@@ -116,6 +116,17 @@ class Case(models.Model):
     def __str__(self) -> str:
         return f"case {self.pk} ({self.department.slug}, {self.status})"
 
+    @property
+    def sla_state(self) -> str:
+        """closed, responded, overdue, due or none: the first-response SLA badge."""
+        if self.status in (self.Status.RESOLVED, self.Status.DISMISSED):
+            return "closed"
+        if self.first_response_at:
+            return "responded"
+        if self.due_at is None:
+            return "none"
+        return "overdue" if self.due_at < timezone.now() else "due"
+
 
 class CaseEvent(models.Model):
     """Append-only timeline of what happened to an item, in any department.

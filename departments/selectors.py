@@ -24,8 +24,7 @@ def user_department_ids(user) -> set[int]:
         return set()
     cached = getattr(user, "_switchboard_department_ids", None)
     if cached is None:
-        cached = set(Membership.objects.filter(user=user).values_list("department_id",
-                                                                        flat=True))
+        cached = set(Membership.objects.filter(user=user).values_list("department_id", flat=True))
         with contextlib.suppress(AttributeError):  # frozen principals cannot cache
             user._switchboard_department_ids = cached
     return cached
@@ -99,11 +98,13 @@ def item_timeline(user, item: FeedbackItem) -> list:
     notes = Note.objects.filter(item=item).select_related("author", "department")
     if not user_sees_everything(user):
         mine = user_department_ids(user)
-        notes = notes.filter(Q(department__isnull=True) | Q(department__sealed=False)
-                             | Q(department_id__in=mine))
+        notes = notes.filter(
+            Q(department__isnull=True) | Q(department__sealed=False) | Q(department_id__in=mine)
+        )
         # A handoff to or from a sealed department names it only to its members.
-        events = events.exclude(Q(to_department__sealed=True) & ~Q(to_department_id__in=mine)
-                                & Q(case__isnull=True))
+        events = events.exclude(
+            Q(to_department__sealed=True) & ~Q(to_department_id__in=mine) & Q(case__isnull=True)
+        )
     entries = sorted(chain(events, notes), key=lambda e: (e.created_at, e.pk))
     return entries
 
@@ -113,11 +114,17 @@ def author_other_posts(user, item: FeedbackItem, limit: int = 10) -> list[Feedba
     if not item.author_id:
         return []
     handle = item.author.handle.lstrip("@")
-    same_person = Q(author_id=item.author_id) | Q(author__handle__iexact=handle) | Q(
-        author__handle__iexact=f"@{handle}")
+    same_person = (
+        Q(author_id=item.author_id)
+        | Q(author__handle__iexact=handle)
+        | Q(author__handle__iexact=f"@{handle}")
+    )
     return list(
-        items_visible_to(user).filter(same_person).exclude(pk=item.pk)
-        .select_related("source").order_by("-received_at")[:limit]
+        items_visible_to(user)
+        .filter(same_person)
+        .exclude(pk=item.pk)
+        .select_related("source")
+        .order_by("-received_at")[:limit]
     )
 
 

@@ -1,31 +1,458 @@
-"""Browser pages for department staff. The full triage workspace builds on these."""
+"""The triage workspace: queues, the item page, and every action done in place (htmx).
 
+Views are thin: they read through selectors (which apply the one access check) and change
+state only through departments.services. Each action answers an htmx request with the
+fragment it changed and a plain request with a redirect, so everything also works without
+JavaScript.
+"""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.shortcuts import render
+from django.db.models import Case as CaseWhen
+from django.db.models import IntegerField, Value, When
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from departments.models import Case
-from departments.selectors import department_queue, departments_for
+from departments import services
+from departments.filters import CaseFilter
+from departments.models import Case, Department, Membership, SavedView
+from departments.presence import presence_many, presence_others, presence_touch
+from departments.selectors import (
+    author_other_posts,
+    can_act_on,
+    capped_count,
+    cases_visible_to,
+    departments_for,
+    item_timeline,
+    items_visible_to,
+    saved_views_for,
+    user_department_ids,
+)
+from feedback.filters import FeedbackItemFilter
 from feedback.models import FeedbackItem
+
+PAGE_SIZE = 50
+MAX_PAGE = 200  # deeper than 10,000 rows, filter instead: offsets get slow at that depth
+SORTS = {
+    "newest": ("-created_at", "-pk"),
+    "oldest": ("created_at", "pk"),
+    "due": ("due_at", "pk"),
+    "priority": ("-priority_rank", "-created_at", "-pk"),
+}
+PRIORITY_RANK = CaseWhen(
+    When(priority="urgent", then=Value(3)),
+    When(priority="high", then=Value(2)),
+    When(priority="normal", then=Value(1)),
+    default=Value(0),
+    output_field=IntegerField(),
+)
+
+
+def _page_number(request) -> int:
+    try:
+        return max(1, min(MAX_PAGE, int(request.GET.get("page", 1))))
+    except ValueError:
+        return 1
+
+
+def _nav(request) -> dict:
+    """What the sidebar shows on every workspace page."""
+    user = request.user
+    views = saved_views_for(user)
+    for view in views:
+        base = (
+            Case.objects.filter(department=view.department)
+            if view.department
+            else cases_visible_to(user)
+        )
+        data = dict(_parse_query(view.query))
+        data.setdefault("status", list(Case.OPEN_STATUSES))
+        view.count, view.more = capped_count(
+            CaseFilter(data, queryset=base, request=request).qs, cap=999
+        )
+    return {
+        "nav_departments": departments_for(user),
+        "nav_triage_count": capped_count(
+            items_visible_to(user).filter(state=FeedbackItem.State.TRIAGE), cap=999
+        ),
+        "saved_views": views,
+    }
+
+
+def _parse_query(query: str):
+    from django.http import QueryDict
+
+    return QueryDict(query).lists()
 
 
 @login_required
 def home(request):
-    """Each of the user's departments with its newest open cases, plus the triage inbox."""
+    """Agents land on their department's queue; people in no department see why."""
     departments = list(departments_for(request.user))
-    open_counts = dict(
-        Case.objects.filter(department__in=departments, status__in=Case.OPEN_STATUSES)
-        .values("department")
-        .annotate(n=Count("pk"))
-        .values_list("department", "n")
+    mine = user_department_ids(request.user)
+    first = next((d for d in departments if d.pk in mine), departments[0] if departments else None)
+    if first is not None:
+        return redirect("departments:queue", slug=first.slug)
+    return render(request, "departments/no_department.html", _nav(request))
+
+
+@login_required
+def queue(request, slug: str):
+    department = get_object_or_404(departments_for(request.user), slug=slug)
+    data = request.GET.copy()
+    if "status" not in data:
+        data.setlist("status", list(Case.OPEN_STATUSES))
+    base = Case.objects.filter(department=department).select_related(
+        "item", "item__source", "item__author", "assignee"
     )
-    queues = [
-        {"department": d, "open": open_counts.get(d.pk, 0), "cases": department_queue(department=d)}
-        for d in departments
-    ]
-    triage = list(
-        FeedbackItem.objects.filter(state=FeedbackItem.State.TRIAGE)
-        .select_related("source", "author")
-        .order_by("-received_at")[:20]
+    filterset = CaseFilter(data, queryset=base, request=request)
+    sort = request.GET.get("sort", "newest")
+    if sort not in SORTS:
+        sort = "newest"
+    rows = filterset.qs if filterset.is_valid() else base.none()
+    if sort == "priority":
+        rows = rows.annotate(priority_rank=PRIORITY_RANK)
+    rows = rows.order_by(*SORTS[sort])
+    page = _page_number(request)
+    cases = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    has_next = len(cases) > PAGE_SIZE
+    cases = cases[:PAGE_SIZE]
+    total, more = capped_count(rows)
+    viewers = presence_many(item_ids=[c.item_id for c in cases], user=request.user)
+    for case in cases:
+        case.viewers = viewers.get(case.item_id, [])
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "department": department,
+        "filterset": filterset,
+        "cases": cases,
+        "sort": sort,
+        "sorts": list(SORTS),
+        "page": page,
+        "has_next": has_next,
+        "total": total,
+        "total_more": more,
+        "query": query.urlencode(),
+        "can_act": can_act_on(request.user, Case(department=department)),
+        "teammates": Membership.objects.filter(department=department).select_related("user"),
+        "departments": Department.objects.order_by("name"),
+    }
+    if request.htmx and request.htmx.target == "queue-rows":
+        return render(request, "departments/queue.html#rows", context)
+    return render(request, "departments/queue.html", {**context, **_nav(request)})
+
+
+@login_required
+def triage(request):
+    """The shared triage inbox: items no department was sure about; any staff can route."""
+    if not (user_department_ids(request.user) or request.user.is_staff):
+        raise Http404
+    base = items_visible_to(request.user).select_related("source", "author")
+    data = request.GET.copy()
+    data.setdefault("state", FeedbackItem.State.TRIAGE)
+    filterset = FeedbackItemFilter(data, queryset=base, request=request)
+    rows = (filterset.qs if filterset.is_valid() else base.none()).order_by("-received_at", "-pk")
+    page = _page_number(request)
+    items = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    context = {
+        "items": items[:PAGE_SIZE],
+        "has_next": len(items) > PAGE_SIZE,
+        "page": page,
+        "filterset": filterset,
+        "departments": Department.objects.order_by("name"),
+    }
+    return render(request, "departments/triage.html", {**context, **_nav(request)})
+
+
+def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
+    user = request.user
+    cases = list(cases_visible_to(user).filter(item=item).select_related("department", "assignee"))
+    for case in cases:
+        case.can_act = can_act_on(user, case)
+        case.teammates = (
+            [
+                m.user
+                for m in Membership.objects.filter(department=case.department).select_related(
+                    "user"
+                )
+            ]
+            if case.can_act
+            else []
+        )
+    scores = sorted(((k, v) for k, v in (item.scores or {}).items()), key=lambda kv: -kv[1])
+    return {
+        "item": item,
+        "cases": cases,
+        "my_cases": [c for c in cases if c.can_act],
+        "timeline": item_timeline(user, item),
+        "scores": scores,
+        "other_posts": author_other_posts(user, item),
+        "departments": Department.objects.order_by("name"),
+        "error": error,
+        "dismiss_reasons": services.DISMISS_REASONS,
+        "viewers": presence_others(item_id=item.pk, user=user),
+    }
+
+
+def _visible_item(request, pk: int) -> FeedbackItem:
+    return get_object_or_404(
+        items_visible_to(request.user).select_related("source", "author"), pk=pk
     )
-    return render(request, "departments/home.html", {"queues": queues, "triage": triage})
+
+
+@login_required
+def item_detail(request, pk: int):
+    item = _visible_item(request, pk)
+    presence_touch(item_id=item.pk, user=request.user)
+    return render(
+        request, "departments/item.html", {**_item_context(request, item), **_nav(request)}
+    )
+
+
+@login_required
+def item_presence(request, pk: int):
+    """Polled by the item page: refreshes my presence and lists the others here."""
+    item = _visible_item(request, pk)
+    presence_touch(item_id=item.pk, user=request.user)
+    cases = cases_visible_to(request.user).filter(item=item).select_related("assignee")
+    return render(
+        request,
+        "departments/item.html#presence",
+        {
+            "item": item,
+            "viewers": presence_others(item_id=item.pk, user=request.user),
+            "cases": cases,
+        },
+    )
+
+
+def _after_action(request, item: FeedbackItem, error: str = ""):
+    """htmx: re-render the item's work panel (cases + timeline); otherwise redirect."""
+    if request.htmx:
+        return render(request, "departments/item.html#work", _item_context(request, item, error))
+    if error:
+        messages.error(request, error)
+    return redirect("departments:item", pk=item.pk)
+
+
+def _case_for_action(request, pk: int) -> Case:
+    case = get_object_or_404(
+        cases_visible_to(request.user).select_related("item", "department"), pk=pk
+    )
+    return case
+
+
+def _run(request, case_or_item, fn):
+    item = case_or_item.item if isinstance(case_or_item, Case) else case_or_item
+    try:
+        fn()
+    except services.ActionError as exc:
+        return _after_action(request, item, str(exc))
+    return _after_action(request, item)
+
+
+@login_required
+@require_POST
+def case_claim(request, pk: int):
+    case = _case_for_action(request, pk)
+    if request.htmx and request.POST.get("from") == "row":
+        try:
+            services.case_claim(case=case, user=request.user)
+            error = ""
+        except services.ActionError as exc:
+            error = str(exc)
+        case = Case.objects.select_related("item", "item__source", "item__author", "assignee").get(
+            pk=case.pk
+        )
+        case.viewers = []
+        return render(
+            request,
+            "departments/queue.html#row",
+            {"case": case, "row_error": error, "can_act": True},
+        )
+    return _run(request, case, lambda: services.case_claim(case=case, user=request.user))
+
+
+@login_required
+@require_POST
+def case_assign(request, pk: int):
+    case = _case_for_action(request, pk)
+    username = request.POST.get("assignee", "")
+    assignee = get_user_model().objects.filter(username=username).first() if username else None
+    if username and assignee is None:
+        return _after_action(request, case.item, f"No user {username!r}.")
+    return _run(
+        request,
+        case,
+        lambda: services.case_assign(case=case, assignee=assignee, actor=request.user),
+    )
+
+
+@login_required
+@require_POST
+def case_status(request, pk: int):
+    case = _case_for_action(request, pk)
+    return _run(
+        request,
+        case,
+        lambda: services.case_set_status(
+            case=case,
+            status=request.POST.get("status", ""),
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+        ),
+    )
+
+
+def _department_from_post(request) -> Department | None:
+    return Department.objects.filter(slug=request.POST.get("department", "")).first()
+
+
+@login_required
+@require_POST
+def case_reroute(request, pk: int):
+    case = _case_for_action(request, pk)
+    target = _department_from_post(request)
+    if target is None:
+        return _after_action(request, case.item, "Choose a department to reroute to.")
+    return _run(
+        request,
+        case,
+        lambda: services.case_reroute(
+            case=case, to_department=target, actor=request.user, note=request.POST.get("note", "")
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_share(request, pk: int):
+    case = _case_for_action(request, pk)
+    target = _department_from_post(request)
+    if target is None:
+        return _after_action(request, case.item, "Choose a department to share with.")
+    return _run(
+        request,
+        case,
+        lambda: services.case_share(
+            case=case, to_department=target, actor=request.user, note=request.POST.get("note", "")
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_tags(request, pk: int):
+    case = _case_for_action(request, pk)
+    add = [t for t in request.POST.get("add", "").replace(",", " ").split() if t]
+    remove = request.POST.getlist("remove")
+    return _run(
+        request,
+        case,
+        lambda: services.case_tag(case=case, actor=request.user, add=add, remove=remove),
+    )
+
+
+@login_required
+@require_POST
+def item_note(request, pk: int):
+    item = _visible_item(request, pk)
+    return _run(
+        request,
+        item,
+        lambda: services.note_add(item=item, actor=request.user, body=request.POST.get("body", "")),
+    )
+
+
+@login_required
+@require_POST
+def triage_route(request, pk: int):
+    item = _visible_item(request, pk)
+    slugs = request.POST.getlist("department")
+    chosen = list(Department.objects.filter(slug__in=slugs))
+    return _run(
+        request,
+        item,
+        lambda: services.triage_route(
+            item=item, departments=chosen, actor=request.user, note=request.POST.get("note", "")
+        ),
+    )
+
+
+BULK_ACTIONS = {"claim", "resolve", "dismiss_spam", "dismiss_duplicate", "unassign"}
+
+
+@login_required
+@require_POST
+def queue_bulk(request, slug: str):
+    """Apply one action to the selected rows; each row is its own service call, so one
+    failure (someone claimed it first) does not stop the others."""
+    department = get_object_or_404(departments_for(request.user), slug=slug)
+    action = request.POST.get("action", "")
+    ids = [int(i) for i in request.POST.getlist("case") if i.isdigit()][: PAGE_SIZE * 4]
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Choose an action for the selected cases.")
+        return redirect(
+            f"{reverse('departments:queue', args=[slug])}?{request.POST.get('query', '')}"
+        )
+    done, failed = 0, []
+    for case in Case.objects.filter(pk__in=ids, department=department).select_related(
+        "department", "item"
+    ):
+        try:
+            if action == "claim":
+                services.case_claim(case=case, user=request.user)
+            elif action == "resolve":
+                services.case_set_status(case=case, status="resolved", actor=request.user)
+            elif action == "unassign":
+                services.case_assign(case=case, assignee=None, actor=request.user)
+            else:
+                services.case_set_status(
+                    case=case,
+                    status="dismissed",
+                    actor=request.user,
+                    reason=action.removeprefix("dismiss_"),
+                )
+            done += 1
+        except services.ActionError as exc:
+            failed.append(f"case {case.pk}: {exc}")
+    if done:
+        messages.success(request, f"{action.replace('_', ' ').capitalize()}: {done} case(s).")
+    for failure in failed[:10]:
+        messages.error(request, failure)
+    return redirect(f"{reverse('departments:queue', args=[slug])}?{request.POST.get('query', '')}")
+
+
+@login_required
+@require_POST
+def saved_view_save(request):
+    name = request.POST.get("name", "").strip()[:80]
+    department = Department.objects.filter(slug=request.POST.get("department", "")).first()
+    query = request.POST.get("query", "")[:1000]
+    target = reverse("departments:queue", args=[department.slug]) if department else "/"
+    if not name:
+        messages.error(request, "Give the view a name.")
+    else:
+        SavedView.objects.update_or_create(
+            user=request.user, name=name, defaults={"department": department, "query": query}
+        )
+        messages.success(request, f"Saved view “{name}”.")
+    return redirect(f"{target}?{query}")
+
+
+@login_required
+@require_POST
+def saved_view_delete(request, pk: int):
+    SavedView.objects.filter(user=request.user, pk=pk).delete()
+    return redirect("departments:home")
+
+
+def saved_view_url(view: SavedView) -> str:
+    if view.department is None:
+        return reverse("departments:home")
+    return f"{reverse('departments:queue', args=[view.department.slug])}?{view.query}"

@@ -105,8 +105,12 @@ def test_dismiss_needs_a_reason(support_case, alice):
 
 
 def test_reroute_ends_this_case_starts_theirs_and_both_see_the_note(support_case, alice):
-    target = case_reroute(case=support_case, to_department=dept("product"), actor=alice,
-                          note="This is a checkout bug, not a billing question")
+    target = case_reroute(
+        case=support_case,
+        to_department=dept("product"),
+        actor=alice,
+        note="This is a checkout bug, not a billing question",
+    )
     support_case.refresh_from_db()
     assert support_case.status == Case.Status.DISMISSED
     assert target.department.slug == "product" and target.status == Case.Status.NEW
@@ -125,8 +129,9 @@ def test_reroute_of_a_closed_case_is_refused(support_case, alice):
 
 
 def test_reroute_reopens_an_existing_closed_case_in_the_target(support_case, alice, bob):
-    product = Case.objects.create(item=support_case.item, department=dept("product"),
-                                  routed_by="model", status="resolved")
+    product = Case.objects.create(
+        item=support_case.item, department=dept("product"), routed_by="model", status="resolved"
+    )
     target = case_reroute(case=support_case, to_department=dept("product"), actor=alice)
     assert target.pk == product.pk and target.status == Case.Status.NEW
 
@@ -164,10 +169,10 @@ ACTIONS = {
     "claim": lambda case, user: case_claim(case=case, user=user),
     "assign": lambda case, user: case_assign(case=case, assignee=None, actor=user),
     "status": lambda case, user: case_set_status(case=case, status="waiting", actor=user),
-    "reroute": lambda case, user: case_reroute(case=case, to_department=dept("marketing"),
-                                               actor=user),
-    "share": lambda case, user: case_share(case=case, to_department=dept("marketing"),
-                                           actor=user),
+    "reroute": lambda case, user: case_reroute(
+        case=case, to_department=dept("marketing"), actor=user
+    ),
+    "share": lambda case, user: case_share(case=case, to_department=dept("marketing"), actor=user),
     "tag": lambda case, user: case_tag(case=case, actor=user, add=["x"]),
 }
 

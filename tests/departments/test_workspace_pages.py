@@ -1,0 +1,217 @@
+"""The triage workspace pages: queues, filters, the item page, actions in place, access."""
+
+import pytest
+from django.urls import reverse
+
+from departments.models import Case, CaseEvent, Department, Note, SavedView
+from feedback.models import FeedbackItem
+from tests.factories import AuthorFactory, FeedbackItemFactory, UserFactory, member
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def dept(slug):
+    return Department.objects.get(slug=slug)
+
+
+def make_case(slug, body="My parcel is late", **fields):
+    item = FeedbackItemFactory(body=body, state="routed")
+    return Case.objects.create(item=item, department=dept(slug), routed_by="model", **fields)
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_agent_lands_on_their_department_queue(alice_client):
+    response = alice_client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/queue/support/"
+
+
+def test_queue_lists_open_cases_filters_and_searches(alice_client, django_assert_max_num_queries):
+    late = make_case("support", body="My parcel is late again", priority="urgent")
+    make_case("support", body="Refund for a broken blender")
+    make_case("support", body="closed one", status="resolved")
+    with django_assert_max_num_queries(12):
+        html = alice_client.get("/queue/support/").content.decode()
+    assert "My parcel is late again" in html and "closed one" not in html
+    html = alice_client.get("/queue/support/?priority=urgent").content.decode()
+    assert "late again" in html and "blender" not in html
+    html = alice_client.get("/queue/support/?q=blenders").content.decode()
+    assert "blender" in html and "late again" not in html
+    html = alice_client.get("/queue/support/?sort=priority&status=resolved").content.decode()
+    assert "closed one" in html
+    assert late.pk
+
+
+def test_queue_htmx_request_gets_only_the_rows(alice_client):
+    make_case("support")
+    response = alice_client.get(
+        "/queue/support/?q=parcel", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-rows"
+    )
+    html = response.content.decode()
+    assert 'id="queue-rows"' in html and "<html" not in html
+
+
+def test_agent_cannot_open_another_departments_queue(alice_client):
+    assert alice_client.get("/queue/product/").status_code == 404
+
+
+def test_saved_view_with_count(alice_client, alice):
+    make_case("support", priority="urgent")
+    make_case("support")
+    alice_client.post(
+        reverse("departments:view-save"),
+        {"name": "Urgent", "department": "support", "query": "priority=urgent"},
+    )
+    view = SavedView.objects.get(user=alice)
+    html = alice_client.get("/queue/support/").content.decode()
+    assert "Urgent" in html and '<span class="count">1</span>' in html
+    assert view.query == "priority=urgent"
+
+
+def test_item_page_shows_every_departments_case_and_the_timeline(alice_client, bob):
+    case = make_case("support")
+    Case.objects.create(
+        item=case.item,
+        department=dept("product"),
+        routed_by="rule",
+        reason="rule 'bugs'",
+        assignee=bob,
+    )
+    Note.objects.create(
+        item=case.item, author=bob, department=dept("product"), body="We know about this"
+    )
+    html = alice_client.get(f"/items/{case.item_id}/").content.decode()
+    assert "Support" in html and "Product" in html and "assigned to bob" in html
+    assert "We know about this" in html
+
+
+def test_actions_in_place_return_the_work_panel(alice_client, alice):
+    case = make_case("support")
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    response = alice_client.post(f"/cases/{case.pk}/claim/", **htmx)
+    assert response.status_code == 200 and 'id="work"' in response.content.decode()
+    case.refresh_from_db()
+    assert case.assignee == alice
+    alice_client.post(
+        f"/cases/{case.pk}/reroute/", {"department": "product", "note": "checkout bug"}, **htmx
+    )
+    assert Case.objects.get(item=case.item, department__slug="product").status == "new"
+    response = alice_client.post(f"/cases/{case.pk}/status/", {"status": "dismissed"}, **htmx)
+    assert "This case is already" not in response.content.decode()
+    kinds = set(CaseEvent.objects.filter(item=case.item).values_list("kind", flat=True))
+    assert {"claimed", "rerouted"} <= kinds
+
+
+def test_action_errors_are_shown_not_raised(alice_client):
+    case = make_case("support")
+    response = alice_client.post(
+        f"/cases/{case.pk}/status/", {"status": "dismissed"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "needs a reason" in response.content.decode()
+
+
+def test_agent_cannot_act_on_another_departments_case(alice_client):
+    case = make_case("product")
+    response = alice_client.post(f"/cases/{case.pk}/claim/", HTTP_HX_REQUEST="true")
+    assert "Only Product can act" in response.content.decode()
+    case.refresh_from_db()
+    assert case.assignee is None
+
+
+def test_hr_only_item_is_invisible_to_other_departments(client, bob, hana):
+    hr_case = make_case("hr", body="Harassment complaint about a shift lead")
+    Note.objects.create(item=hr_case.item, author=hana, department=dept("hr"), body="sealed")
+    client.force_login(bob)
+    assert client.get(f"/items/{hr_case.item_id}/").status_code == 404
+    assert client.post(f"/cases/{hr_case.pk}/claim/").status_code == 404
+    assert client.post(f"/items/{hr_case.item_id}/note/", {"body": "x"}).status_code == 404
+    html = client.get("/queue/product/?q=harassment").content.decode()
+    assert "Harassment" not in html
+    client.force_login(hana)
+    assert "Harassment complaint" in client.get(f"/items/{hr_case.item_id}/").content.decode()
+
+
+def test_item_shared_from_hr_shows_to_others_without_hr_notes(client, bob, hana):
+    case = make_case("hr", body="Candidate asks about the product roadmap")
+    from departments.services import case_share, note_add
+
+    note_add(item=case.item, actor=hana, body="HR-only remark")
+    case_share(case=case, to_department=dept("product"), actor=hana, note="")
+    client.force_login(bob)
+    html = client.get(f"/items/{case.item_id}/").content.decode()
+    assert "Candidate asks" in html and "HR-only remark" not in html
+    assert "<strong>HR</strong>" not in html  # the HR case itself stays hidden
+
+
+def test_untrusted_text_is_escaped_everywhere(alice_client, source):
+    author = AuthorFactory(source=source, name=XSS, handle="<b>bold</b>")
+    item = FeedbackItem.objects.create(
+        source=source, external_id="x", author=author, body=XSS, state="routed", tags=["<i>t</i>"]
+    )
+    case = Case.objects.create(
+        item=item, department=dept("support"), routed_by="model", reason=XSS, tags=["<u>u</u>"]
+    )
+    Note.objects.create(item=item, author=None, department=dept("support"), body=XSS)
+    for url in ("/queue/support/", f"/items/{item.pk}/"):
+        html = alice_client.get(url).content.decode()
+        assert "<script>alert" not in html and "<img src=x" not in html
+        assert "<b>bold</b>" not in html and "<i>t</i>" not in html
+        assert "&lt;script&gt;" in html
+    assert case.pk
+
+
+def test_triage_inbox_and_routing_from_it(alice_client, charlie, client):
+    item = FeedbackItemFactory(body="Unclear post", state="triage")
+    assert "Unclear post" in alice_client.get("/triage/").content.decode()
+    alice_client.post(f"/items/{item.pk}/route/", {"department": ["product", "marketing"]})
+    item.refresh_from_db()
+    assert item.state == "routed" and item.cases.count() == 2
+    client.force_login(charlie)
+    assert client.get("/triage/").status_code == 404
+
+
+def test_bulk_actions(alice_client):
+    cases = [make_case("support", body=f"spam {i}") for i in range(3)]
+    response = alice_client.post(
+        "/queue/support/bulk/", {"action": "dismiss_spam", "case": [c.pk for c in cases[:2]]}
+    )
+    assert response.status_code == 302
+    statuses = sorted(
+        Case.objects.filter(pk__in=[c.pk for c in cases]).values_list("status", flat=True)
+    )
+    assert statuses == ["dismissed", "dismissed", "new"]
+
+
+def test_presence_shows_other_viewers(client, alice):
+    maria = UserFactory(username="maria", first_name="Maria")
+    member(maria, "support")
+    case = make_case("support")
+    client.force_login(maria)
+    client.get(f"/items/{case.item_id}/")
+    client.force_login(alice)
+    html = client.get(f"/items/{case.item_id}/presence/").content.decode()
+    assert "Maria is viewing" in html
+
+
+def test_csp_header_allows_only_own_scripts(alice_client):
+    response = alice_client.get("/queue/support/")
+    csp = response["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
+
+
+def test_login_is_throttled_after_repeated_failures(client, alice):
+    for _ in range(5):
+        client.post("/login/", {"username": "alice", "password": "wrong"})
+    response = client.post(
+        "/login/", {"username": "alice", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 429
