@@ -32,6 +32,12 @@ class CaseFilter(django_filters.FilterSet):
         model = Case
         fields: list[str] = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The queue page re-filters when one of these changes (see queue.html).
+        for name in ("status", "priority", "sentiment", "sla"):
+            self.form.fields[name].widget.attrs["class"] = "js-filter-change"
+
     def filter_assignee(self, queryset, name, value):
         if value.lower() == "none":
             return queryset.filter(assignee__isnull=True)

@@ -105,8 +105,19 @@ def item_timeline(user, item: FeedbackItem) -> list:
         events = events.exclude(
             Q(to_department__sealed=True) & ~Q(to_department_id__in=mine) & Q(case__isnull=True)
         )
-    entries = sorted(chain(events, notes), key=lambda e: (e.created_at, e.pk))
-    return entries
+    # A handoff is logged on both cases (each department sees it on its own case); show it
+    # once on the shared timeline.
+    seen_handoffs: set = set()
+    unique_events = []
+    for event in events:
+        if event.kind in (CaseEvent.Kind.REROUTED, CaseEvent.Kind.SHARED):
+            key = (event.kind, event.data.get("from_case"), event.data.get("to_case"),
+                   event.created_at)
+            if key in seen_handoffs:
+                continue
+            seen_handoffs.add(key)
+        unique_events.append(event)
+    return sorted(chain(unique_events, notes), key=lambda e: (e.created_at, e.pk))
 
 
 def author_other_posts(user, item: FeedbackItem, limit: int = 10) -> list[FeedbackItem]:

@@ -219,13 +219,6 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
                 from_department=locked.department,
                 to_department=to_department,
             )
-        if note:
-            Note.objects.create(
-                item=item,
-                author=actor if actor.pk else None,
-                department=locked.department,
-                body=note,
-            )
     return target
 
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -178,3 +179,53 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Feed(models.Model):
+    """An RSS or Atom feed polled on a schedule; its entries go in as posts of `source`.
+
+    `etag` and `last_modified` are the server's validators, echoed back verbatim on the next
+    request (conditional GET) so an unchanged feed costs one 304 and no parsing.
+    `next_poll_at` is also the claim: a worker moves it forward before polling, so two
+    workers never poll the same feed at once (see feedback.connectors.feeds).
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        NOT_MODIFIED = "not_modified", "Not modified"
+        ERROR = "error", "Error"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="feeds")
+    url = models.URLField(max_length=2000)
+    active = models.BooleanField(default=True)
+    poll_interval = models.PositiveIntegerField(
+        default=900,
+        validators=[MinValueValidator(60)],
+        help_text="Seconds between polls (at least 60: the scheduler ticks once a minute).",
+    )
+    etag = models.CharField(max_length=512, blank=True)
+    last_modified = models.CharField(max_length=128, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Entries without a date are treated as history on a feed's first successful poll.
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    next_poll_at = models.DateTimeField(default=timezone.now)
+    last_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["source__name", "url"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "url"], name="feed_unique_url"),
+            models.CheckConstraint(
+                condition=Q(poll_interval__gte=60), name="feed_poll_interval_min"
+            ),
+        ]
+        indexes = [
+            # The scheduler's query: active feeds that are due, soonest first.
+            models.Index(fields=["next_poll_at"], name="feed_due", condition=Q(active=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.url

@@ -73,3 +73,19 @@ def hana(db):
 @pytest.fixture
 def charlie(db):
     return UserFactory(username="charlie", first_name="Charlie")
+
+
+@pytest.fixture(autouse=True)
+def _default_departments(request):
+    """Transactional tests flush every table afterwards, including the rows the data
+    migration made; put the default departments back for the next one."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("departments.migrations.0002_default_departments")
+    migration.create_departments(apps, None)

@@ -238,6 +238,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.tasks.sweep_received",
         "schedule": ROUTING_SWEEP_EVERY,
     },
+    "poll-due-feeds": {
+        "task": "feedback.tasks.poll_due_feeds",
+        "schedule": 60.0,
+    },
     "retrain-classifier-nightly": {
         "task": "routing.tasks.retrain_classifier",
         "schedule": crontab(hour=3, minute=15),

@@ -88,8 +88,9 @@
     if (row && !event.target.closest("a, button, input, select")) select(row);
   });
 
-  // Keep the selection after htmx swaps a row (claim from the list).
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // Keep the selection after htmx replaces a row (claim from the list). afterSettle, not
+  // afterSwap: htmx restores the new element's own class list while settling.
+  document.addEventListener("htmx:afterSettle", function (event) {
     const row = event.detail.target && event.detail.target.closest &&
       document.getElementById(event.detail.target.id);
     if (row && row.classList.contains("case-row")) select(row);

@@ -196,7 +196,7 @@ def test_presence_shows_other_viewers(client, alice):
     client.get(f"/items/{case.item_id}/")
     client.force_login(alice)
     html = client.get(f"/items/{case.item_id}/presence/").content.decode()
-    assert "Maria is viewing" in html
+    assert "Maria is also viewing this item" in html
 
 
 def test_csp_header_allows_only_own_scripts(alice_client):
