@@ -39,6 +39,7 @@ run: db
 	$(VENV)/bin/honcho start
 
 test: install services
+	scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Rebuild the shipped classifier from the labelled data (read in place, never copied).
