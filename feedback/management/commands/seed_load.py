@@ -224,86 +224,118 @@ class Command(BaseCommand):
         events: list[tuple] = []
         case_id = case_start
         span = days * 86400
-        with pg.cursor().copy(f"COPY feedback_feedbackitem ({item_cols}) FROM STDIN") as copy:
-            for n in range(count):
-                item_id = item_start + n
-                source = sources[rng.randrange(len(sources))]
-                received = now - timedelta(seconds=span * (rng.random() ** 1.15))
-                primary = _pick(rng, STATE_WEIGHTS)
-                topic = primary if primary in PHRASES else rng.choice(list(PHRASES))
-                body = f"{rng.choice(PHRASES[topic])} {rng.choice(FILLER)} {rng.choice(FILLER)}"
-                sentiment = round(
-                    rng.uniform(-1, 1) * (0.9 if topic != "marketing" else 0.5)
-                    + (0.4 if topic == "marketing" else -0.1),
-                    3,
-                )
-                label = (
-                    "negative"
-                    if sentiment <= -0.05
-                    else ("positive" if sentiment >= 0.05 else "neutral")
-                )
-                priority = _pick(rng, [("low", 10), ("normal", 70), ("high", 15), ("urgent", 5)])
-                state = {"triage": "triage", "noise": "noise"}.get(primary, "routed")
-                depts = []
-                if state == "routed":
-                    depts = [primary]
-                    if rng.random() < 0.1:
-                        depts.append(
-                            rng.choice(
-                                [d for d in ("support", "product", "marketing") if d != primary]
-                            )
-                        )
-                scores = {d: round(rng.random() * 0.4, 3) for d in PHRASES}
-                for d in depts:
-                    scores[d] = round(0.6 + rng.random() * 0.4, 3)
-                copy.write_row(
-                    (
-                        item_id,
-                        source.pk,
-                        f"load{run}-{n}",
-                        "",
-                        rng.choice(author_ids[source.pk]),
-                        body,
-                        received,
-                        received,
-                        "en",
-                        "{}",
-                        "",
-                        False,
-                        state,
-                        "",
-                        received + timedelta(seconds=2),
-                        1,
-                        json.dumps(scores),
-                        sentiment,
-                        label,
-                        priority,
-                        "{}",
-                        "{}",
-                        "seed",
-                    )
-                )
-                for position, slug in enumerate(depts):
-                    case_id = self._cases(
+        chunk = 25_000
+        # One COPY at a time per connection: items of a chunk first, then its cases and
+        # events (PostgreSQL cannot interleave two COPY streams on one connection).
+        for first in range(0, count, chunk):
+            with pg.cursor().copy(f"COPY feedback_feedbackitem ({item_cols}) FROM STDIN") as copy:
+                for n in range(first, min(count, first + chunk)):
+                    case_id = self._item(
                         rng,
-                        case_id,
-                        item_id,
-                        departments,
-                        slug,
-                        received,
+                        copy,
+                        n,
+                        item_start,
+                        sources,
+                        author_ids,
                         now,
-                        priority,
-                        position,
+                        span,
+                        run,
+                        departments,
+                        case_id,
                         cases,
                         events,
-                        taken=set(depts),
                     )
-                if len(cases) >= 50_000:
-                    self._flush(pg, case_cols, event_cols, cases, events)
+            self._flush(pg, case_cols, event_cols, cases, events)
         self._flush(pg, case_cols, event_cols, cases, events)
         return case_id - case_start, self._event_count
 
     _event_count = 0
+
+    def _item(
+        self,
+        rng,
+        copy,
+        n,
+        item_start,
+        sources,
+        author_ids,
+        now,
+        span,
+        run,
+        departments,
+        case_id,
+        cases,
+        events,
+    ) -> int:
+        item_id = item_start + n
+        source = sources[rng.randrange(len(sources))]
+        received = now - timedelta(seconds=span * (rng.random() ** 1.15))
+        primary = _pick(rng, STATE_WEIGHTS)
+        topic = primary if primary in PHRASES else rng.choice(list(PHRASES))
+        body = f"{rng.choice(PHRASES[topic])} {rng.choice(FILLER)} {rng.choice(FILLER)}"
+        sentiment = round(
+            rng.uniform(-1, 1) * (0.9 if topic != "marketing" else 0.5)
+            + (0.4 if topic == "marketing" else -0.1),
+            3,
+        )
+        label = (
+            "negative" if sentiment <= -0.05 else ("positive" if sentiment >= 0.05 else "neutral")
+        )
+        priority = _pick(rng, [("low", 10), ("normal", 70), ("high", 15), ("urgent", 5)])
+        state = {"triage": "triage", "noise": "noise"}.get(primary, "routed")
+        depts = []
+        if state == "routed":
+            depts = [primary]
+            if rng.random() < 0.1:
+                depts.append(
+                    rng.choice([d for d in ("support", "product", "marketing") if d != primary])
+                )
+        scores = {d: round(rng.random() * 0.4, 3) for d in PHRASES}
+        for d in depts:
+            scores[d] = round(0.6 + rng.random() * 0.4, 3)
+        copy.write_row(
+            (
+                item_id,
+                source.pk,
+                f"load{run}-{n}",
+                "",
+                rng.choice(author_ids[source.pk]),
+                body,
+                received,
+                received,
+                "en",
+                "{}",
+                "",
+                False,
+                state,
+                "",
+                received + timedelta(seconds=2),
+                1,
+                json.dumps(scores),
+                sentiment,
+                label,
+                priority,
+                "{}",
+                "{}",
+                "seed",
+            )
+        )
+        for position, slug in enumerate(depts):
+            case_id = self._cases(
+                rng,
+                case_id,
+                item_id,
+                departments,
+                slug,
+                received,
+                now,
+                priority,
+                position,
+                cases,
+                events,
+                taken=set(depts),
+            )
+        return case_id
 
     def _cases(
         self,
