@@ -5,7 +5,7 @@ PYTHON := $(shell scripts/find-python)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DATA ?= ../shared/datasets/train.csv
+DATA ?= ../shared/datasets/train_provenance.csv
 
 ifeq ($(PYTHON),)
 $(error No Python 3.12+ found; see the message above)
@@ -13,10 +13,12 @@ endif
 
 .PHONY: run test install services db model demo lint format bench clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@command -v npm >/dev/null || { echo "npm is needed for the chart library: apt-get install npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)

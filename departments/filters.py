@@ -27,6 +27,13 @@ class CaseFilter(django_filters.FilterSet):
         method="filter_sla",
     )
     q = django_filters.CharFilter(method="filter_q")
+    first_response = django_filters.ChoiceFilter(
+        choices=[("met", "Within SLA"), ("missed", "Missed SLA")], method="filter_sla_kind"
+    )
+    resolution = django_filters.ChoiceFilter(
+        choices=[("met", "Within SLA"), ("missed", "Missed SLA")], method="filter_sla_kind"
+    )
+    routed_by = django_filters.MultipleChoiceFilter(choices=Case.RoutedBy.choices)
 
     class Meta:
         model = Case
@@ -59,6 +66,24 @@ class CaseFilter(django_filters.FilterSet):
         if value == "due_soon":
             return open_cases.filter(due_at__gte=now, due_at__lt=now + timedelta(hours=1))
         return queryset.exclude(pk__in=open_cases.filter(due_at__lt=now).values("pk"))
+
+    def filter_sla_kind(self, queryset, name, value):
+        """Dashboards' drill-down: cases that met or missed their first-response or
+        resolution target (the same definition as the rollups)."""
+        from django.db.models import F
+        from django.utils import timezone
+
+        done, due = (
+            ("first_response_at", "due_at")
+            if name == "first_response"
+            else ("resolved_at", "resolution_due_at")
+        )
+        if value == "met":
+            return queryset.filter(**{f"{done}__isnull": False, f"{done}__lte": F(due)})
+        return queryset.filter(**{f"{due}__isnull": False}).filter(
+            Q(**{f"{done}__gt": F(due)})
+            | Q(**{f"{done}__isnull": True, f"{due}__lt": timezone.now()})
+        )
 
     def filter_q(self, queryset, name, value):
         items = search_filter(FeedbackItem.objects.all(), name, value)

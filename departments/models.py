@@ -219,3 +219,101 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Histogram bucket upper bounds (seconds) for response/resolution times in the rollups: a
+# median over any date range is read from summed buckets instead of scanning cases.
+DURATION_BUCKETS = [
+    300,
+    900,
+    1800,
+    3600,
+    2 * 3600,
+    4 * 3600,
+    8 * 3600,
+    16 * 3600,
+    24 * 3600,
+    2 * 86400,
+    3 * 86400,
+    5 * 86400,
+    7 * 86400,
+    14 * 86400,
+    30 * 86400,
+    10**9,
+]
+
+
+class DailyRollup(models.Model):
+    """One day's numbers for one department and source, recomputed by a task for recent
+    days. Dashboards read these, so they stay fast at millions of cases."""
+
+    day = models.DateField()
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey("feedback.Source", on_delete=models.CASCADE, related_name="+")
+    cases = models.PositiveIntegerField(default=0)
+    multi_department = models.PositiveIntegerField(
+        default=0, help_text="Items also in another department."
+    )
+    positive = models.PositiveIntegerField(default=0)
+    neutral = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    first_response_met = models.PositiveIntegerField(default=0)
+    first_response_missed = models.PositiveIntegerField(default=0)
+    resolution_met = models.PositiveIntegerField(default=0)
+    resolution_missed = models.PositiveIntegerField(default=0)
+    first_response_hist = ArrayField(models.PositiveIntegerField(), default=list)
+    resolution_hist = ArrayField(models.PositiveIntegerField(), default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "department", "source"], name="rollup_unique"),
+        ]
+        indexes = [models.Index(fields=["day", "department"], name="rollup_day_dept")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.department_id}/{self.source_id}: {self.cases} cases"
+
+
+class Spike(models.Model):
+    """An hour whose count stood far above its usual level, for a department, a source or
+    an intent. `related` lists departments whose usual vocabulary the spike's words match
+    (a promotion's complaints landing in support concern marketing too)."""
+
+    class Dimension(models.TextChoices):
+        DEPARTMENT = "department", "Department"
+        SOURCE = "source", "Source"
+        INTENT = "intent", "Intent"
+
+    dimension = models.CharField(max_length=12, choices=Dimension.choices)
+    key = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    baseline = models.FloatField()
+    zscore = models.FloatField()
+    terms = models.JSONField(default=list, blank=True)
+    related = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-hour", "-zscore"]
+        constraints = [
+            models.UniqueConstraint(fields=["dimension", "key", "hour"], name="spike_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"spike {self.dimension}={self.key} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class ThemeSnapshot(models.Model):
+    """Terms rising this week against the previous four, per department (or overall),
+    computed by a periodic task with PostgreSQL's ts_stat."""
+
+    scope = models.CharField(max_length=64, unique=True, help_text="Department slug or 'all'.")
+    terms = models.JSONField(default=list)
+    vocabulary = models.JSONField(default=list, help_text="The scope's usual top terms.")
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"themes for {self.scope}"

@@ -111,8 +111,12 @@ def item_timeline(user, item: FeedbackItem) -> list:
     unique_events = []
     for event in events:
         if event.kind in (CaseEvent.Kind.REROUTED, CaseEvent.Kind.SHARED):
-            key = (event.kind, event.data.get("from_case"), event.data.get("to_case"),
-                   event.created_at)
+            key = (
+                event.kind,
+                event.data.get("from_case"),
+                event.data.get("to_case"),
+                event.created_at,
+            )
             if key in seen_handoffs:
                 continue
             seen_handoffs.add(key)

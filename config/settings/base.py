@@ -13,6 +13,8 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -31,6 +33,21 @@ else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+
+# HTTPS. Production defaults are the safe ones (`manage.py check --deploy` is clean with them);
+# each can be turned off from the environment, e.g. for a plain-HTTP staging box.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (and strips it from clients).
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Load balancer probes and Prometheus talk plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -53,6 +70,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: tag every request (and its log lines), count every response, and refuse
+    # oversized bodies before anything reads them.
+    "config.middleware.RequestIdMiddleware",
+    "config.middleware.ResponseMetricsMiddleware",
+    "config.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RejectNulInQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -107,6 +129,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "departments.context.workspace",
             ],
         },
     },
@@ -125,6 +148,10 @@ if env.bool("DATABASE_POOL", default=True):
         "max_size": env.int("DATABASE_POOL_MAX", default=10),
         # Fail fast when the database is gone instead of hanging a request for 30 s.
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+        # psycopg_pool retries a lost connection with a doubling delay for this long, then
+        # gives up and reconnects on demand. Its default (300 s) means a process could wait
+        # minutes after the database is back; 10 s makes recovery take seconds.
+        "reconnect_timeout": env.float("DATABASE_POOL_RECONNECT_TIMEOUT", default=10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -159,6 +186,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end packages come from npm at install time (`make` runs `npm ci`) and are served as
+# static files; nothing is loaded from a CDN.
+if (BASE_DIR / "node_modules" / "chart.js" / "dist").is_dir():
+    STATICFILES_DIRS.append(("vendor/chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -166,8 +197,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["config.api_support.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["config.api_support.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["config.api_support.PrincipalRateThrottle"],
@@ -228,6 +259,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Loaded by every worker: its heartbeat bootstep (health) and task failure counters (metrics).
+CELERY_IMPORTS = ["config.health", "config.metrics"]
 
 ROUTING_SWEEP_AFTER = timedelta(seconds=env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60))
 ROUTING_SWEEP_EVERY = env.float("ROUTING_SWEEP_EVERY_SECONDS", default=30.0)
@@ -242,17 +275,51 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feedback.tasks.poll_due_feeds",
         "schedule": 60.0,
     },
+    "refresh-dashboard-rollups": {
+        "task": "departments.tasks.refresh_rollups",
+        "schedule": 300.0,
+    },
+    "refresh-themes": {"task": "departments.tasks.refresh_themes", "schedule": 3600.0},
+    "detect-spikes": {"task": "departments.tasks.detect_spikes", "schedule": 600.0},
+    "weekly-digest": {
+        "task": "departments.tasks.weekly_digest",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+    },
     "retrain-classifier-nightly": {
         "task": "routing.tasks.retrain_classifier",
         "schedule": crontab(hour=3, minute=15),
     },
 }
 
+# --- Email (spike alerts, weekly digests) -------------------------------------------------
+MAILERS = {
+    "default": {
+        "BACKEND": env.str(
+            "EMAIL_BACKEND",
+            default="django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
+        "OPTIONS": {
+            "host": env.str("EMAIL_HOST", default="localhost"),
+            "port": env.int("EMAIL_PORT", default=25),
+            "username": env.str("EMAIL_HOST_USER", default=""),
+            "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+            "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+        }
+        if not DEBUG
+        else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="switchboard@localhost")
+
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=1000)
 INGEST_MAX_BODY_CHARS = env.int("INGEST_MAX_BODY_CHARS", default=10_000)
 # Enough for a full list of maximum-size items; Django refuses larger bodies.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
+# Any larger request body is refused with 413 before it is read (RequestSizeLimitMiddleware).
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
@@ -262,10 +329,14 @@ CLASSIFIER_BASE_DATA = env.path(
 )
 CLASSIFIER_STAFF_WEIGHT = env.float("CLASSIFIER_STAFF_WEIGHT", default=3.0)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# --- Operations -------------------------------------------------------------------------
+# One JSON object per line in production (request_id, task_id; see config/logging.py),
+# readable lines in development. Celery workers keep this configuration too.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+
+# Counters and heartbeats live in Redis (REDIS_URL) under this prefix; see config/metrics.py.
+METRICS_KEY_PREFIX = env.str("METRICS_KEY_PREFIX", default=CACHES["default"]["KEY_PREFIX"])
+# When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=30.0)

@@ -21,10 +21,11 @@ class Command(BaseCommand):
             "--json", action="store_true", help="End with one line of JSON holding every figure."
         )
         source = parser.add_mutually_exclusive_group()
-        source.add_argument("--version", help="A stored ClassifierVersion's version.")
+        source.add_argument("--model-version", help="A stored ClassifierVersion's version.")
         source.add_argument("--model", help="An artifact file (.npz) instead of the database.")
 
-    def handle(self, *args, data, json: bool, version, model, **options):
+    def handle(self, *args, data, json: bool, model_version, model, **options):
+        version = model_version
         try:
             texts, labels, _ = read_labelled_csv(data)
         except (OSError, ValueError) as exc:

@@ -1,0 +1,304 @@
+"""Themes (terms rising this week) and spikes (hours far above their usual level), computed
+by periodic tasks and read by the dashboards; spikes are mailed to the managers concerned.
+
+Terms come from PostgreSQL's own full-text index data (ts_stat over the stored
+search_vector), so they are stemmed and stop-word free, and no text leaves the database.
+"""
+
+import logging
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from departments.models import Department, Membership, Spike, ThemeSnapshot
+
+logger = logging.getLogger(__name__)
+
+SPIKE_MIN_COUNT = 10  # fewer posts than this in an hour is never a spike
+SPIKE_MIN_Z = 4.0
+SPIKE_MIN_RATIO = 3.0  # and at least three times the usual hourly count
+BASELINE_HOURS = 7 * 24
+THEME_TERMS = 15
+VOCABULARY_TERMS = 40
+
+
+def _items_sql(
+    *, department_id: int | None, start: datetime, end: datetime, extra: str = ""
+) -> str:
+    """The item query ts_stat runs. Only integers and timestamps we made go into it."""
+    where = (
+        f"i.received_at >= '{start.isoformat()}'::timestamptz "
+        f"AND i.received_at < '{end.isoformat()}'::timestamptz"
+    )
+    if department_id is not None:
+        dept = int(department_id)
+        where += f" AND EXISTS (SELECT 1 FROM departments_case c WHERE c.item_id = i.id AND c.department_id = {dept})"  # noqa: E501, S608
+    return f"SELECT i.search_vector FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
+
+
+def _term_counts(query: str, limit: int = 2000) -> tuple[dict[str, int], int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM (" + query + ") q")  # noqa: S608 (see _items_sql)
+        docs = cursor.fetchone()[0]
+        if not docs:
+            return {}, 0
+        cursor.execute(
+            "SELECT word, ndoc FROM ts_stat(%s) WHERE length(word) > 2 ORDER BY ndoc DESC LIMIT %s",
+            [query, limit],
+        )
+        return dict(cursor.fetchall()), docs
+
+
+def rising_terms(*, department_id: int | None, now: datetime | None = None) -> tuple[list, list]:
+    """(terms rising this week vs the four before, the usual vocabulary of those weeks)."""
+    now = now or timezone.now()
+    week_start = now - timedelta(days=7)
+    this, n_this = _term_counts(_items_sql(department_id=department_id, start=week_start, end=now))
+    before, n_before = _term_counts(
+        _items_sql(
+            department_id=department_id, start=week_start - timedelta(days=28), end=week_start
+        )
+    )
+    rising = []
+    for word, ndoc in this.items():
+        if ndoc < 3:
+            continue
+        rate_now = ndoc / n_this
+        rate_before = (before.get(word, 0) + 1) / (n_before + 1)  # add-one: new words rise
+        lift = rate_now / rate_before
+        if lift >= 1.5:
+            rising.append(
+                {
+                    "term": word,
+                    "this_week": ndoc,
+                    "before": before.get(word, 0),
+                    "lift": round(lift, 2),
+                }
+            )
+    rising.sort(key=lambda t: (-t["lift"] * math.log1p(t["this_week"]), t["term"]))
+    vocabulary = [w for w, _ in sorted(before.items(), key=lambda kv: -kv[1])][:VOCABULARY_TERMS]
+    return rising[:THEME_TERMS], vocabulary
+
+
+def themes_refresh(*, now: datetime | None = None) -> int:
+    scopes: list[tuple[str, int | None]] = [("all", None)]
+    scopes += [(d.slug, d.pk) for d in Department.objects.all()]
+    for scope, dept_id in scopes:
+        terms, vocabulary = rising_terms(department_id=dept_id, now=now)
+        ThemeSnapshot.objects.update_or_create(
+            scope=scope,
+            defaults={"terms": terms, "vocabulary": vocabulary, "computed_at": timezone.now()},
+        )
+    return len(scopes)
+
+
+_HOURLY = {
+    "department": """SELECT d.slug, date_trunc('hour', c.created_at), count(*)
+                     FROM departments_case c JOIN departments_department d
+                       ON d.id = c.department_id
+                     WHERE c.created_at >= %(since)s GROUP BY 1, 2""",
+    "source": """SELECT s.slug, date_trunc('hour', i.received_at), count(*)
+                 FROM feedback_feedbackitem i JOIN feedback_source s ON s.id = i.source_id
+                 WHERE i.received_at >= %(since)s GROUP BY 1, 2""",
+    "intent": """SELECT intent, date_trunc('hour', i.received_at), count(*)
+                 FROM feedback_feedbackitem i, unnest(i.intents) AS intent
+                 WHERE i.received_at >= %(since)s GROUP BY 1, 2""",
+}
+
+
+def spike_score(count: int, history: list[int]) -> tuple[float, float]:
+    """(baseline mean, z-score) of `count` against the hourly `history`. The spread has a
+    floor of sqrt(mean) (Poisson noise) and 1, so a quiet series does not make every small
+    bump a spike."""
+    mean = sum(history) / len(history) if history else 0.0
+    variance = sum((h - mean) ** 2 for h in history) / len(history) if history else 0.0
+    spread = max(math.sqrt(variance), math.sqrt(mean), 1.0)
+    return mean, (count - mean) / spread
+
+
+def is_spike(count: int, mean: float, z: float) -> bool:
+    return (
+        count >= SPIKE_MIN_COUNT and z >= SPIKE_MIN_Z and count >= SPIKE_MIN_RATIO * max(mean, 1.0)
+    )
+
+
+def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
+    """Score the current and the last complete hour of every department, source and intent
+    against the week before; record new spikes and notify the managers concerned."""
+    now = now or timezone.now()
+    current = now.replace(minute=0, second=0, microsecond=0)
+    since = current - timedelta(hours=BASELINE_HOURS + 1)
+    vocabularies = {t.scope: set(t.vocabulary) for t in ThemeSnapshot.objects.all()}
+    found: list[Spike] = []
+    for dimension, sql in _HOURLY.items():
+        series: dict[str, dict[datetime, int]] = defaultdict(dict)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"since": since})
+            for key, hour, count in cursor.fetchall():
+                series[key][hour] = count
+        for key, counts in series.items():
+            for hour in (current, current - timedelta(hours=1)):
+                history = [
+                    counts.get(hour - timedelta(hours=h), 0) for h in range(1, BASELINE_HOURS + 1)
+                ]
+                count = counts.get(hour, 0)
+                mean, z = spike_score(count, history)
+                if is_spike(count, mean, z):
+                    found.append(_record(dimension, key, hour, count, mean, z, vocabularies))
+                    break
+    for spike in found:
+        _notify(spike)
+    return found
+
+
+def _spike_terms(dimension: str, key: str, hour: datetime) -> list[str]:
+    end = hour + timedelta(hours=1)
+    if dimension == "department":
+        dept = Department.objects.filter(slug=key).first()
+        query = _items_sql(department_id=dept.pk if dept else None, start=hour, end=end)
+    elif dimension == "source":
+        from feedback.models import Source
+
+        source_id = Source.objects.filter(slug=key).values_list("pk", flat=True).first() or 0
+        query = _items_sql(
+            department_id=None, start=hour, end=end, extra=f"AND i.source_id = {int(source_id)}"
+        )
+    else:
+        # Intent names are our own fixed vocabulary (routing.enrichment); still, keep only
+        # letters and underscores before they go into the ts_stat query text.
+        safe = "".join(ch for ch in key if ch.isalpha() or ch == "_")
+        query = _items_sql(
+            department_id=None, start=hour, end=end, extra=f"AND '{safe}' = ANY(i.intents)"
+        )
+    terms, _ = _term_counts(query, limit=10)
+    return list(terms)[:10]
+
+
+def _record(dimension, key, hour, count, mean, z, vocabularies) -> Spike:
+    terms = _spike_terms(dimension, key, hour)
+    related = sorted(
+        scope
+        for scope, vocabulary in vocabularies.items()
+        if scope not in ("all", key) and vocabulary & set(terms[:5])
+    )
+    with transaction.atomic():
+        spike, _ = Spike.objects.update_or_create(
+            dimension=dimension,
+            key=key,
+            hour=hour,
+            defaults={
+                "count": count,
+                "baseline": round(mean, 2),
+                "zscore": round(z, 2),
+                "terms": terms,
+                "related": related,
+            },
+        )
+    return spike
+
+
+def _notify(spike: Spike) -> None:
+    """Email the managers of the departments concerned, once per spike; emit a webhook."""
+    won = Spike.objects.filter(pk=spike.pk, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
+    if not won:
+        return
+    slugs = set(spike.related)
+    if spike.dimension == "department":
+        slugs.add(spike.key)
+    managers = Membership.objects.filter(role="manager", department__slug__in=slugs).select_related(
+        "user", "department"
+    )
+    if spike.dimension != "department" and not slugs:
+        managers = Membership.objects.filter(role="manager").select_related("user", "department")
+    subject = (
+        f"[Switchboard] Spike: {spike.count} posts in an hour for {spike.dimension} "
+        f"{spike.key} (usually {spike.baseline:.1f})"
+    )
+    body = (
+        f"{spike.count} posts arrived between {spike.hour:%Y-%m-%d %H:00} and "
+        f"{spike.hour + timedelta(hours=1):%H:00} UTC for {spike.dimension} '{spike.key}', "
+        f"against {spike.baseline:.1f} in a usual hour.\nWords: {', '.join(spike.terms)}\n"
+    )
+    recipients = sorted({m.user.email for m in managers if m.user.email})
+    if recipients:
+        try:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+        except Exception:  # an unreachable mail server must not lose the spike or the webhook
+            logger.warning("could not mail spike %s", spike.pk, exc_info=True)
+    try:
+        from webhooks.services import webhook_emit
+    except ImportError:  # the webhooks app is optional for this feature
+        return
+    webhook_emit(
+        event="spike.detected",
+        payload={
+            "dimension": spike.dimension,
+            "key": spike.key,
+            "hour": spike.hour.isoformat(),
+            "count": spike.count,
+            "baseline": spike.baseline,
+            "zscore": spike.zscore,
+            "terms": spike.terms,
+            "related_departments": spike.related,
+        },
+        departments=sorted(slugs),
+    )
+
+
+def digest_send(*, now: datetime | None = None) -> int:
+    """Email each manager their department's last seven days in numbers."""
+    from django.contrib.auth import get_user_model
+    from django.http import QueryDict
+
+    from departments.metrics import DashboardFilter, overview
+
+    now = now or timezone.now()
+    sent = 0
+    for membership in Membership.objects.filter(role="manager").select_related(
+        "user", "department"
+    ):
+        user = membership.user
+        if not user.email:
+            continue
+        query = QueryDict(mutable=True)
+        query["since"] = (now - timedelta(days=6)).date().isoformat()
+        query["until"] = now.date().isoformat()
+        query.setlist("department", [str(membership.department_id)])
+        flt = DashboardFilter.from_query(query)
+        data = overview(get_user_model().objects.get(pk=user.pk), flt)
+        row = next(
+            (d for d in data["departments"] if d["department"].pk == membership.department_id), None
+        )
+        if row is None:
+            continue
+        pct = lambda v: f"{v * 100:.0f}%" if v is not None else "n/a"  # noqa: E731
+        body = "\n".join(
+            [
+                f"{membership.department.name}, {flt.start:%b %d} to {flt.end:%b %d}",
+                f"New cases: {row['cases']}",
+                f"Open now: {row['open']} (oldest {row['oldest_open_age_hours'] or 0} h)",
+                f"First response within SLA: {pct(row['first_response_sla'])}; "
+                f"median {row['median_first_response_hours'] or 'n/a'} h",
+                f"Resolution within SLA: {pct(row['resolution_sla'])}; "
+                f"median {row['median_resolution_hours'] or 'n/a'} h",
+                f"Sentiment: {row['sentiment']['positive']} positive, "
+                f"{row['sentiment']['neutral']} neutral, {row['sentiment']['negative']} negative",
+                f"Shared with other departments: {pct(row['multi_department_share'])}",
+            ]
+        )
+        send_mail(
+            f"[Switchboard] {membership.department.name}: your week",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [user.email],
+            fail_silently=False,
+        )
+        sent += 1
+    return sent

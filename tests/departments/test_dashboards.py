@@ -1,0 +1,216 @@
+"""Dashboard numbers against hand-computed fixtures; spikes; access rules; drill-down."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.http import QueryDict
+from django.utils import timezone
+
+from departments.metrics import DashboardFilter, handoffs, overview, spikes_for
+from departments.models import Case, Department, Spike, ThemeSnapshot
+from departments.rollups import histogram_median, rollups_refresh
+from departments.services import case_reroute
+from departments.signals_detect import spike_score, spikes_detect
+from feedback.models import FeedbackItem
+from tests.factories import FeedbackItemFactory, UserFactory, member
+
+pytestmark = pytest.mark.django_db
+H = timedelta(hours=1)
+
+
+def dept(slug):
+    return Department.objects.get(slug=slug)
+
+
+@pytest.fixture
+def manager(db):
+    user = UserFactory(username="mona", email="mona@example.com")
+    member(user, "support", role="manager")
+    return user
+
+
+def make_case(slug, created, *, first=None, resolved=None, sentiment="neutral", body="x"):
+    d = dept(slug)
+    item = FeedbackItemFactory(
+        body=body, state="routed", sentiment_label=sentiment, received_at=created
+    )
+    return Case.objects.create(
+        item=item,
+        department=d,
+        routed_by="model",
+        created_at=created,
+        due_at=created + d.first_response_sla,
+        resolution_due_at=created + d.resolution_sla,
+        first_response_at=created + first if first else None,
+        resolved_at=created + resolved if resolved else None,
+        status="resolved" if resolved else "open",
+    )
+
+
+def window(days=10):
+    query = QueryDict(mutable=True)
+    today = timezone.now().date()
+    query["since"] = (today - timedelta(days=days)).isoformat()
+    query["until"] = today.isoformat()
+    return DashboardFilter.from_query(query)
+
+
+def test_sla_attainment_and_medians_match_hand_computed_values(manager):
+    # Support's targets: first response 2 h, resolution 2 days.
+    five_days_ago = timezone.now() - timedelta(days=5)
+    make_case("support", five_days_ago, first=1 * H, resolved=10 * H, sentiment="positive")
+    make_case("support", five_days_ago, first=3 * H, resolved=60 * H, sentiment="negative")
+    make_case("support", five_days_ago, sentiment="negative")  # never answered: both missed
+    make_case("support", timezone.now() - 10 * timedelta(minutes=1))  # not due yet: not counted
+    flt = window()
+    rollups_refresh(start=flt.start, end=flt.end)
+    row = next(
+        r for r in overview(manager, flt)["departments"] if r["department"].slug == "support"
+    )
+    assert row["cases"] == 4
+    assert row["first_response_sla"] == pytest.approx(1 / 3, abs=1e-3)
+    assert row["resolution_sla"] == pytest.approx(1 / 3, abs=1e-3)
+    # Median of 1 h and 3 h is 2 h; the histogram interpolation gives exactly that here.
+    assert row["median_first_response_hours"] == pytest.approx(2.0)
+    assert row["sentiment"] == {"positive": 1, "neutral": 1, "negative": 2}
+    assert row["open"] == 2
+    assert row["oldest_open_age_hours"] == pytest.approx(5 * 24, abs=0.2)
+
+
+def test_multi_department_share(manager):
+    now = timezone.now() - timedelta(days=1)
+    both = make_case("support", now)
+    Case.objects.create(
+        item=both.item, department=dept("product"), routed_by="model", created_at=now
+    )
+    make_case("support", now)
+    flt = window()
+    rollups_refresh(start=flt.start, end=flt.end)
+    row = next(
+        r for r in overview(manager, flt)["departments"] if r["department"].slug == "support"
+    )
+    assert row["multi_department_share"] == 0.5
+
+
+def test_histogram_median():
+    assert histogram_median([]) is None
+    assert histogram_median([0, 2, 0]) == pytest.approx(300 + 600 * 0.5)
+
+
+def test_handoff_matrix_and_ping_pong(manager, alice, bob):
+    case = make_case("support", timezone.now() - timedelta(hours=5))
+    product_case = case_reroute(case=case, to_department=dept("product"), actor=alice)
+    case_reroute(case=product_case, to_department=dept("support"), actor=bob)
+    once = make_case("support", timezone.now() - timedelta(hours=3))
+    case_reroute(case=once, to_department=dept("marketing"), actor=alice)
+    data = handoffs(manager, window())
+    cells = {(c["kind"], c["from"].slug, c["to"].slug): c["count"] for c in data["matrix"]}
+    assert cells == {
+        ("rerouted", "support", "product"): 1,
+        ("rerouted", "product", "support"): 1,
+        ("rerouted", "support", "marketing"): 1,
+    }
+    assert data["ping_pong_items"] == [case.item_id]
+    assert data["hours_lost_in_wrong_queue"] > 0
+
+
+def test_sealed_department_numbers_do_not_reach_other_managers(manager, hana):
+    make_case("hr", timezone.now() - timedelta(days=1))
+    flt = window()
+    rollups_refresh(start=flt.start, end=flt.end)
+    slugs = {r["department"].slug for r in overview(manager, flt)["departments"]}
+    assert "hr" not in slugs
+    hr_manager = UserFactory(username="harriet")
+    member(hr_manager, "hr", role="manager")
+    assert "hr" in {r["department"].slug for r in overview(hr_manager, flt)["departments"]}
+
+
+def test_spike_score_floors_the_spread():
+    mean, z = spike_score(5, [0] * 168)
+    assert mean == 0 and z == 5.0
+
+
+def plant_hourly(slug, per_hour, hours, body="usual question about my order"):
+    d = dept(slug)
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for h in range(1, hours + 1):
+        for n in range(per_hour):
+            item = FeedbackItem.objects.create(
+                source=FeedbackItemFactory().source if not rows else rows[0].item.source,
+                external_id=f"{slug}-{h}-{n}-{per_hour}",
+                body=body,
+                state="routed",
+                received_at=now - h * H + timedelta(minutes=1),
+            )
+            rows.append(
+                Case(
+                    item=item,
+                    department=d,
+                    routed_by="model",
+                    created_at=now - h * H + timedelta(minutes=1),
+                )
+            )
+    Case.objects.bulk_create(rows)
+    return now
+
+
+def test_spike_fires_on_a_planted_spike_and_concerns_marketing(manager):
+    marketing_manager = UserFactory(username="mark", email="mark@example.com")
+    member(marketing_manager, "marketing", role="manager")
+    ThemeSnapshot.objects.create(scope="marketing", vocabulary=["promo", "discount", "love"])
+    now = plant_hourly("support", per_hour=1, hours=7 * 24)
+    support = dept("support")
+    for n in range(30):  # the promotion's complaints arrive within one hour
+        item = FeedbackItem.objects.create(
+            source=FeedbackItem.objects.first().source,
+            external_id=f"promo-{n}",
+            body="The promo code SPRING25 is refused at checkout",
+            state="routed",
+            received_at=now + timedelta(minutes=2),
+        )
+        Case.objects.create(
+            item=item, department=support, routed_by="model", created_at=now + timedelta(minutes=2)
+        )
+    found = spikes_detect(now=now + timedelta(minutes=30))
+    spike = next(s for s in found if s.dimension == "department")
+    assert spike.key == "support" and spike.count == 30 and spike.baseline == pytest.approx(1.0)
+    assert "promo" in spike.terms and "marketing" in spike.related
+    assert spike in spikes_for(marketing_manager, department=dept("marketing"))
+    recipients = {r for m in mail.outbox for r in m.to}
+    assert {"mona@example.com", "mark@example.com"} <= recipients
+    # Running detection again does not mail twice.
+    sent = len(mail.outbox)
+    spikes_detect(now=now + timedelta(minutes=40))
+    assert len(mail.outbox) == sent
+
+
+def test_steady_traffic_raises_no_spike(manager):
+    now = plant_hourly("support", per_hour=3, hours=7 * 24 + 1)
+    assert spikes_detect(now=now + timedelta(minutes=30)) == []
+    assert not Spike.objects.exists()
+
+
+def test_pages_drill_down_and_export(client, manager, alice):
+    case = make_case("support", timezone.now() - timedelta(days=1), body="=cmd|' /C calc'!A0")
+    make_case("hr", timezone.now() - timedelta(days=1), body="hr only")
+    client.force_login(manager)
+    flt = window()
+    rollups_refresh(start=flt.start, end=flt.end)
+    html = client.get("/dashboards/").content.decode()
+    assert 'data-chart="volume"' in html and "dashboard-data" in html
+    assert client.get("/dashboards/support/").status_code == 200
+    assert client.get("/dashboards/hr/").status_code == 404
+    assert client.get("/dashboards/handoffs/").status_code == 200
+    assert client.get("/dashboards/quality/").status_code == 200
+    drill = client.get("/dashboards/items/?department=support").content.decode()
+    assert "cmd|" in drill and "hr only" not in client.get("/dashboards/items/").content.decode()
+    response = client.get("/dashboards/export.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][0] == "case_id" and len(rows) == 2
+    assert rows[1][0] == str(case.pk) and rows[1][-1].startswith("'=")  # formula neutralized
+    client.force_login(alice)
+    assert client.get("/dashboards/").status_code == 403  # agents do not get dashboards
