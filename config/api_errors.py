@@ -9,6 +9,8 @@ sees a stack trace.
 
 import logging
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
@@ -63,6 +65,12 @@ def exception_handler(exc, context):
             "The database is unavailable; retry shortly.",
             kind="database-unavailable",
             headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, RequestDataTooBig):  # Django's own body limit, met on reading the body
+        return problem(
+            413,
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            kind="request-too-large",
         )
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -7,6 +7,8 @@ import json
 import logging
 
 from django.core.cache import cache
+from rest_framework import parsers, renderers
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
@@ -14,6 +16,30 @@ from rest_framework.throttling import SimpleRateThrottle
 from config.api_errors import problem
 
 logger = logging.getLogger(__name__)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, except that JSON nested deeper than Python's recursion limit is a
+    400 like any other malformed body, not a RecursionError (a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from exc
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer. JSON may carry lone surrogates ("\\ud800"), which Python decodes
+    but cannot encode as UTF-8; when an answer echoes one (an unknown field's name, an
+    invalid choice), it is written with \\u escapes instead of failing with a 500."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            self.ensure_ascii = True
+            return super().render(data, accepted_media_type, renderer_context)
 
 
 class NewestFirstPagination(CursorPagination):

@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from departments.models import Case, CaseEvent, Department, Membership, Note
 from feedback.models import FeedbackItem
+from webhooks.payloads import payload_case_handoff, payload_case_status_changed
+from webhooks.services import webhook_emit
 
 
 class ActionError(Exception):
@@ -154,6 +156,14 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
             note=note,
             data={"from": before, "to": status, "reason": reason},
         )
+        webhook_emit(
+            event="case.status_changed",
+            payload=payload_case_status_changed(
+                case=locked, before=before, actor=actor, reason=reason, note=note
+            ),
+            departments=[locked.department.slug],
+            backfill=locked.item.backfill,
+        )
     return locked
 
 
@@ -219,6 +229,12 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
                 from_department=locked.department,
                 to_department=to_department,
             )
+        webhook_emit(
+            event=f"case.{kind}",
+            payload=payload_case_handoff(from_case=locked, to_case=target, actor=actor, note=note),
+            departments=[locked.department.slug, to_department.slug],
+            backfill=item.backfill,
+        )
     return target
 
 

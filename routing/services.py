@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import metrics
 from departments.models import Case, CaseEvent, Department
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
@@ -242,6 +244,7 @@ def _write(
             )
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     Case.objects.bulk_create(cases)
+    _emit_routed(items, cases)
     auto = sorted({c.department_id for c in cases if c.department.auto_assign})
     if auto:
         from departments.tasks import auto_assign
@@ -267,6 +270,28 @@ def _write(
     CaseEvent.objects.bulk_create(events)
     _items_update(items)
     summary.cases += len(cases)
+
+
+def _emit_routed(items: Sequence[FeedbackItem], cases: Sequence[Case]) -> None:
+    """item.routed for every item that got cases (not for historical imports); the
+    deliveries are written in this transaction and sent after commit."""
+    from webhooks.payloads import payload_item_routed
+    from webhooks.services import WebhookEvent, webhook_emit_many
+
+    by_item: dict[int, list[Case]] = {}
+    for case in cases:
+        by_item.setdefault(case.item_id, []).append(case)
+    events = [
+        WebhookEvent(
+            event="item.routed",
+            payload=payload_item_routed(item=item, cases=by_item[item.pk]),
+            departments=[c.department.slug for c in by_item[item.pk]],
+        )
+        for item in items
+        if item.pk in by_item and not item.backfill
+    ]
+    if events:
+        webhook_emit_many(events=events)
 
 
 # One UPDATE for the whole batch. Django's bulk_update builds a CASE expression per column and
@@ -329,6 +354,7 @@ def items_route(*, item_ids: Sequence[int]) -> RoutingSummary:
         summary.skipped = len(set(item_ids)) - len(items)
         if not items:
             return summary
+        _test_delay()
         try:
             with transaction.atomic():  # savepoint: a failure here leaves the locks held
                 decisions = items_decide(
@@ -351,7 +377,26 @@ def items_route(*, item_ids: Sequence[int]) -> RoutingSummary:
                 items, classifier=classifier, departments=departments, rules=rules
             )
         summary.item_ids = [item.pk for item in items]
+    # Committed: count what was decided and how long it waited (received_at -> routed_at).
+    metrics.routing_record(
+        counts={"routed": summary.routed, "triage": summary.triage, "noise": summary.noise},
+        latencies=[
+            (item.routed_at - item.received_at).total_seconds()
+            for item in items
+            if item.routed_at is not None and item.state != FeedbackItem.State.FAILED
+        ],
+        failed=summary.failed,
+    )
     return summary
+
+
+def _test_delay() -> None:
+    """Test-only: ROUTING_TEST_DELAY_SECONDS (a settings attribute, never read from the
+    environment) holds the batch's row locks this long, so the fault drills in tests/faults
+    can kill a worker in the middle of a batch. Production never sets it."""
+    delay = getattr(settings, "ROUTING_TEST_DELAY_SECONDS", 0)
+    if delay:
+        time.sleep(delay)
 
 
 def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummary:
@@ -390,7 +435,8 @@ def items_sweep(*, older_than=None, limit: int = 20_000) -> int:
     one item from being re-enqueued more often than once per sweep interval while a long
     backlog drains.
     """
-    older_than = older_than or settings.ROUTING_SWEEP_AFTER
+    if older_than is None:  # not `or`: an explicit zero (sweep everything) is falsy
+        older_than = settings.ROUTING_SWEEP_AFTER
     cutoff = timezone.now() - older_than
     ids = list(
         FeedbackItem.objects.filter(state=FeedbackItem.State.RECEIVED, received_at__lt=cutoff)

@@ -30,6 +30,7 @@ def worker_env() -> dict[str, str]:
             "DATABASE_URL": f"postgres://{auth}{host}:{port}/{db['NAME']}",
             "REDIS_URL": settings.REDIS_URL,
             "PYTHONUNBUFFERED": "1",
+            "CELERY_EAGER": "false",
         }
     )
     return env

@@ -244,6 +244,7 @@ CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = {
     "routing.tasks.route_items": {"queue": "routing"},
     "routing.tasks.*": {"queue": "maintenance"},
+    "webhooks.tasks.sweep_due_deliveries": {"queue": "maintenance"},
     "webhooks.tasks.*": {"queue": "webhooks"},
     "feedback.tasks.*": {"queue": "maintenance"},
     "departments.tasks.*": {"queue": "maintenance"},
@@ -285,6 +286,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "departments.tasks.weekly_digest",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
     },
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_due_deliveries",
+        "schedule": 30.0,
+    },
     "retrain-classifier-nightly": {
         "task": "routing.tasks.retrain_classifier",
         "schedule": crontab(hour=3, minute=15),
@@ -320,6 +325,11 @@ INGEST_MAX_BODY_CHARS = env.int("INGEST_MAX_BODY_CHARS", default=10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 # Any larger request body is refused with 413 before it is read (RequestSizeLimitMiddleware).
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+# --- Webhooks -------------------------------------------------------------------------------
+# Receivers on private, loopback or link-local addresses are refused outside development, so
+# a subscription cannot be used to probe internal services.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"

@@ -9,11 +9,18 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 # Tests that need throttling set their own low rate; the rest must never be throttled.
 os.environ.setdefault("API_RATE_LIMIT", "1000000/min")
+# Tests run with DEBUG off but speak plain HTTP to the test client and live servers.
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
 
 from config.settings.base import *  # noqa: F403  (settings modules are the exception)
 
-# Unit tests run tasks in-process; integration tests switch this off and start real workers.
-CELERY_TASK_ALWAYS_EAGER = True
+# Unit tests run tasks in-process; integration tests switch this off and start real workers
+# (tests/workers.py sets CELERY_EAGER=false for the worker processes it starts).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)  # noqa: F405
+WEBHOOK_ALLOW_PRIVATE_URLS = True  # test receivers listen on 127.0.0.1
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES["default"]["KEY_PREFIX"] = "switchboard-test"  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

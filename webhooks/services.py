@@ -1,0 +1,505 @@
+"""Everything that changes webhook state: subscriptions, emitting events, delivering them.
+
+Delivery guarantees (docs/webhooks.md says the same for receivers):
+
+- at least once: a Delivery row is written in the emitting transaction, so an event is
+  owed exactly when the change that caused it is committed. Sending happens later, on the
+  `webhooks` queue; a lost enqueue or a killed worker is caught by `deliveries_sweep`.
+- one attempt at a time: an attempt is claimed with a conditional UPDATE, so two workers
+  holding the same task never send the same attempt twice at once, and a succeeded
+  delivery is never sent again.
+- receivers deduplicate on the envelope's `id` (the event id), which a redelivery keeps.
+"""
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from departments.models import Department
+from webhooks.models import Delivery, Event, Subscription, secret_new
+from webhooks.selectors import deliveries_failed_unresent, subscription_targets
+from webhooks.selectors import subscription_targets_forget as _targets_forget
+from webhooks.signing import signature_header, signature_verify
+from webhooks.transport import (
+    USER_AGENT,
+    Answer,
+    allow_private,
+    check_url,
+    http_post,
+    private_reason,
+    request_body,
+    url_host,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "WebhookError",
+    "WebhookEvent",
+    "check_url",
+    "deliveries_enqueue",
+    "deliveries_redeliver",
+    "deliveries_sweep",
+    "delivery_attempt",
+    "delivery_redeliver",
+    "signature_verify",
+    "subscription_create",
+    "subscription_delete",
+    "subscription_redeliver_failed",
+    "subscription_secret_rotate",
+    "subscription_update",
+    "webhook_emit",
+    "webhook_emit_many",
+]
+
+# 6 attempts in all: the first, then these waits (about 20 minutes from first to last).
+DEFAULT_RETRY_DELAYS = (10, 30, 90, 270, 810)
+DEFAULT_SWEEP_AFTER = 60.0
+# While an attempt is in flight its next_attempt_at is pushed this far ahead so neither the
+# sweeper nor a duplicate task starts the same attempt. It must exceed the `deliver` task's
+# hard time limit (90 s): past that, the attempt is certainly over (finished or killed).
+ATTEMPT_LEASE = timedelta(seconds=120)
+SWEEP_LIMIT = 1000
+
+
+class WebhookError(Exception):
+    """A webhook action that cannot be done; the message is shown to whoever tried.
+    `field` names the input at fault, if one is."""
+
+    def __init__(self, message: str, *, field: str | None = None, conflict: bool = False):
+        super().__init__(message)
+        self.field = field
+        self.conflict = conflict
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def retry_delays() -> list[float]:
+    delays = [float(d) for d in getattr(settings, "WEBHOOK_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)]
+    if any(d < 0 for d in delays):
+        raise ValueError("WEBHOOK_RETRY_DELAYS must be non-negative numbers of seconds.")
+    return delays
+
+
+def max_attempts() -> int:
+    return len(retry_delays()) + 1
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def _check_events(events: Sequence[str]) -> list[str]:
+    unknown = set(events) - set(Event.values)
+    if unknown:
+        raise WebhookError(
+            f"Unknown event(s): {', '.join(sorted(unknown))}. Choose from "
+            f"{', '.join(Event.values)}.",
+            field="events",
+        )
+    if not events:
+        raise WebhookError("Choose at least one event.", field="events")
+    return sorted(set(events))
+
+
+def _check_url(url: str) -> None:
+    try:
+        check_url(url)
+    except ValidationError as exc:
+        raise WebhookError(exc.messages[0], field="url") from exc
+
+
+def _changed() -> None:
+    """Subscriptions changed: forget the cached copy now and again after commit (a reader in
+    between could cache the old rows)."""
+    _targets_forget()
+    transaction.on_commit(_targets_forget)
+
+
+def subscription_create(
+    *,
+    name: str,
+    url: str,
+    events: Sequence[str],
+    departments: Iterable[Department] = (),
+    format: str = Subscription.Format.JSON,
+    active: bool = True,
+) -> Subscription:
+    """Create a subscription with a new signing secret (readable on the returned object)."""
+    _check_url(url)
+    clean_events = _check_events(events)
+    if format not in Subscription.Format.values:
+        raise WebhookError(f"Unknown format {format!r}.", field="format")
+    with transaction.atomic():
+        subscription = Subscription.objects.create(
+            name=name, url=url, events=clean_events, format=format, active=active
+        )
+        subscription.departments.set(list(departments))
+        _changed()
+    return subscription
+
+
+def subscription_update(
+    *,
+    subscription: Subscription,
+    name: str | None = None,
+    url: str | None = None,
+    events: Sequence[str] | None = None,
+    departments: Iterable[Department] | None = None,
+    format: str | None = None,
+    active: bool | None = None,
+) -> Subscription:
+    """Change the given fields (None leaves a field as it is). Deliveries already pending
+    are sent to the URL current at the time of each attempt."""
+    fields = ["updated_at"]
+    if name is not None:
+        subscription.name = name
+        fields.append("name")
+    if url is not None:
+        _check_url(url)
+        subscription.url = url
+        fields.append("url")
+    if events is not None:
+        subscription.events = _check_events(events)
+        fields.append("events")
+    if format is not None:
+        if format not in Subscription.Format.values:
+            raise WebhookError(f"Unknown format {format!r}.", field="format")
+        subscription.format = format
+        fields.append("format")
+    if active is not None:
+        subscription.active = active
+        fields.append("active")
+    subscription.updated_at = timezone.now()
+    with transaction.atomic():
+        subscription.save(update_fields=fields)
+        if departments is not None:
+            subscription.departments.set(list(departments))
+        _changed()
+    return subscription
+
+
+def subscription_delete(*, subscription: Subscription) -> None:
+    """Delete the subscription and its delivery log; pending deliveries are dropped."""
+    with transaction.atomic():
+        subscription.delete()
+        _changed()
+
+
+def subscription_secret_rotate(*, subscription: Subscription) -> Subscription:
+    """A new signing secret, used from the next attempt on (the old one stops at once)."""
+    subscription.secret = secret_new()
+    subscription.updated_at = timezone.now()
+    subscription.save(update_fields=["secret", "updated_at"])
+    return subscription
+
+
+# --- emitting -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event: str
+    payload: dict
+    departments: Sequence[str] = field(default_factory=tuple)
+
+
+def webhook_emit(
+    *,
+    event: str,
+    payload: dict,
+    departments: Iterable[str] = (),
+    backfill: bool = False,
+) -> None:
+    """Owe `event` to every active subscription that wants it.
+
+    Call it inside the transaction that makes the change: the deliveries are written in
+    that transaction (so they exist exactly when the change does) and enqueued after it
+    commits. `departments` are the department slugs the event concerns; a subscription
+    with a department filter receives the event only if they intersect. Historical imports
+    (`backfill=True`) notify no one.
+
+    Cost: no query while the active subscriptions are cached (one otherwise); one INSERT
+    when at least one subscription matches. Never raises for a broker outage.
+    """
+    webhook_emit_many(
+        events=[WebhookEvent(event=event, payload=payload, departments=tuple(departments))],
+        backfill=backfill,
+    )
+
+
+def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
+    """`webhook_emit` for many events in one INSERT (routing emits one per item)."""
+    if backfill:
+        return
+    events = list(events)
+    for e in events:
+        if e.event not in Event.values:
+            raise ValueError(f"Unknown webhook event {e.event!r}.")  # a bug in the caller
+    if not events:
+        return
+    targets = subscription_targets()
+    if not targets:
+        return
+    now = timezone.now()
+    rows: list[Delivery] = []
+    for e in events:
+        slugs = frozenset(e.departments)
+        wanted = [t.subscription_id for t in targets if t.wants(e.event, slugs)]
+        if not wanted:
+            continue
+        event_id = uuid.uuid4()
+        # Round-trip through JSON once: datetimes, UUIDs and decimals become the strings the
+        # receiver will see, and a payload that cannot be sent fails here, in the caller.
+        envelope = json.loads(
+            json.dumps(
+                {
+                    "id": str(event_id),
+                    "event": e.event,
+                    "created_at": now.isoformat(),
+                    "data": e.payload,
+                },
+                cls=DjangoJSONEncoder,
+            )
+        )
+        rows.extend(
+            Delivery(
+                subscription_id=subscription_id,
+                event=e.event,
+                event_id=event_id,
+                payload=envelope,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for subscription_id in wanted
+        )
+    if not rows:
+        return
+    Delivery.objects.bulk_create(rows)
+    _enqueue_on_commit([row.pk for row in rows])
+
+
+# --- enqueueing -----------------------------------------------------------------------------
+
+# After a failed publish, skip publishing for a while instead of making every caller wait
+# for the broker's connect timeout; the sweeper sends what was missed.
+_BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
+def deliveries_enqueue(delivery_ids: Sequence[int], *, countdown: float | None = None) -> bool:
+    """Publish a `deliver` task per id. Best effort: False if the broker is unreachable, and
+    the rows, still pending, are left for `deliveries_sweep`."""
+    global _broker_down_until
+    if not delivery_ids:
+        return True
+    from webhooks.tasks import deliver  # tasks import this module
+
+    if deliver.app.conf.task_always_eager:
+        # In-process (test) mode the task runs right here: its errors are not the broker's.
+        for pk in delivery_ids:
+            deliver.apply_async(args=[pk], countdown=countdown)
+        return True
+    if time.monotonic() < _broker_down_until:
+        return False
+    try:
+        for pk in delivery_ids:
+            deliver.apply_async(args=[pk], countdown=countdown, retry=False)
+    except Exception:
+        _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
+        logger.warning(
+            "broker unreachable; %d webhook deliveries left for the sweeper",
+            len(delivery_ids),
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def _enqueue_on_commit(delivery_ids: list[int]) -> None:
+    # robust: whatever happens while publishing, the caller's change is committed and must
+    # not turn into an error; the rows are pending and the sweeper will find them.
+    transaction.on_commit(partial(deliveries_enqueue, delivery_ids), robust=True)
+
+
+# --- delivering -----------------------------------------------------------------------------
+
+
+def delivery_attempt(*, delivery_id: int) -> Delivery:
+    """Make the next attempt of a delivery if it is pending and due; otherwise change
+    nothing. Returns the delivery as it stands afterwards.
+
+    Locks: none held during the HTTP request. The attempt is claimed with one conditional
+    UPDATE (still pending, due, same attempt count) that bumps `attempts` and pushes
+    `next_attempt_at` past ATTEMPT_LEASE; the result is written with another conditional
+    UPDATE on the claimed attempt number. So of two workers with the same task exactly one
+    sends, and a succeeded or failed delivery is never sent again.
+
+    Side effects: an HTTP POST to the subscription's URL; on a non-2xx answer or an error,
+    a retry is enqueued after the next delay in WEBHOOK_RETRY_DELAYS, or the delivery
+    becomes `failed` after the last attempt.
+    Raises Delivery.DoesNotExist if the delivery is gone (its subscription was deleted).
+    """
+    delivery = Delivery.objects.select_related("subscription").get(pk=delivery_id)
+    now = timezone.now()
+    limit = max_attempts()
+    if (
+        delivery.status != Delivery.Status.PENDING
+        or delivery.next_attempt_at is None
+        or delivery.next_attempt_at > now
+        or delivery.attempts >= limit  # the worker died during the last one: the sweeper ends it
+    ):
+        return delivery
+    attempt = delivery.attempts + 1
+    claimed = Delivery.objects.filter(
+        pk=delivery.pk,
+        status=Delivery.Status.PENDING,
+        attempts=delivery.attempts,
+        next_attempt_at__lte=now,
+    ).update(attempts=attempt, last_attempt_at=now, next_attempt_at=now + ATTEMPT_LEASE)
+    if not claimed:
+        delivery.refresh_from_db()
+        return delivery
+
+    subscription = delivery.subscription
+    final = False
+    if not subscription.active:
+        answer, final = Answer(error="The subscription is inactive; not sent."), True
+    elif not allow_private() and (reason := private_reason(url_host(subscription.url))):
+        # Checked again at send time: the name may resolve elsewhere than when it was saved.
+        answer, final = Answer(error=reason), True
+    else:
+        body = request_body(subscription=subscription, delivery=delivery)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Switchboard-Event": delivery.event,
+            "Switchboard-Delivery": str(delivery.pk),
+            "Switchboard-Signature": signature_header(secret=subscription.secret, body=body),
+        }
+        answer = http_post(url=subscription.url, body=body, headers=headers)
+
+    done = timezone.now()
+    update = {
+        "response_code": answer.code,
+        "response_ms": answer.ms,
+        "response_body": answer.body,
+        "error": answer.error,
+    }
+    retry_in: float | None = None
+    if answer.ok:
+        update.update(status=Delivery.Status.SUCCEEDED, delivered_at=done, next_attempt_at=None)
+    elif final or attempt >= limit:
+        update.update(status=Delivery.Status.FAILED, next_attempt_at=None)
+    else:
+        retry_in = retry_delays()[attempt - 1]
+        update.update(next_attempt_at=done + timedelta(seconds=retry_in))
+    Delivery.objects.filter(
+        pk=delivery.pk, attempts=attempt, status=Delivery.Status.PENDING
+    ).update(**update)
+    if retry_in is not None:
+        # If this publish is lost the row is still pending and due later: the sweeper sends it.
+        deliveries_enqueue([delivery.pk], countdown=retry_in)
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- redelivery and the sweeper ---------------------------------------------------------------
+
+
+def delivery_redeliver(*, delivery: Delivery) -> Delivery:
+    """Send a finished (failed or succeeded) delivery again, as a new delivery with a fresh
+    attempt series. The original stays in the log as it was; the new one points at it with
+    `redelivery_of` and carries the same payload and event id.
+
+    Repeating the request while that redelivery is still pending returns it rather than
+    queueing another (the original is row-locked while we check).
+    """
+    with transaction.atomic():
+        original = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("subscription")
+            .get(pk=delivery.pk)
+        )
+        if original.status == Delivery.Status.PENDING:
+            raise WebhookError("This delivery is still being attempted.", conflict=True)
+        if not original.subscription.active:
+            raise WebhookError("The subscription is inactive; activate it first.", conflict=True)
+        pending = original.redeliveries.filter(status=Delivery.Status.PENDING).first()
+        if pending is not None:
+            return pending
+        now = timezone.now()
+        copy = Delivery.objects.create(
+            subscription=original.subscription,
+            event=original.event,
+            event_id=original.event_id,
+            payload=original.payload,
+            next_attempt_at=now,
+            created_at=now,
+            redelivery_of=original,
+        )
+        _enqueue_on_commit([copy.pk])
+    return copy
+
+
+def deliveries_redeliver(*, deliveries: Iterable[Delivery]) -> tuple[list[Delivery], list[str]]:
+    """Redeliver several; returns the new deliveries and the reasons for any skipped."""
+    created, skipped = [], []
+    for delivery in deliveries:
+        try:
+            created.append(delivery_redeliver(delivery=delivery))
+        except WebhookError as exc:
+            skipped.append(f"delivery {delivery.pk}: {exc}")
+    return created, skipped
+
+
+def subscription_redeliver_failed(*, subscription: Subscription, limit: int = 1000) -> int:
+    """After an outage: redeliver every failed delivery of this subscription that has not been
+    redelivered yet, oldest first, up to `limit`. Returns how many were queued."""
+    if not subscription.active:
+        raise WebhookError("The subscription is inactive; activate it first.", conflict=True)
+    failed: QuerySet[Delivery] = deliveries_failed_unresent(subscription=subscription)
+    created, _ = deliveries_redeliver(deliveries=failed.order_by("id")[:limit])
+    return len(created)
+
+
+def deliveries_sweep(*, older_than: timedelta | None = None, limit: int = SWEEP_LIMIT) -> int:
+    """Re-enqueue pending deliveries overdue by more than WEBHOOK_SWEEP_AFTER seconds (a lost
+    enqueue, a broker outage, a killed worker), and end those whose last attempt died with
+    its worker. Returns how many were re-enqueued.
+
+    Swept rows get next_attempt_at = now, so a backlog is not enqueued again on every sweep
+    while it drains; a duplicate task is harmless (the attempt claim lets one through).
+    """
+    if older_than is None:
+        older_than = timedelta(
+            seconds=float(getattr(settings, "WEBHOOK_SWEEP_AFTER", DEFAULT_SWEEP_AFTER))
+        )
+    now = timezone.now()
+    cutoff = now - older_than
+    overdue = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lt=cutoff)
+    overdue.filter(attempts__gte=max_attempts()).update(
+        status=Delivery.Status.FAILED,
+        next_attempt_at=None,
+        error="The last attempt was interrupted (worker lost); no answer was recorded.",
+    )
+    ids = list(overdue.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    Delivery.objects.filter(
+        pk__in=ids, status=Delivery.Status.PENDING, next_attempt_at__lt=cutoff
+    ).update(next_attempt_at=now)
+    deliveries_enqueue(ids)
+    return len(ids)
