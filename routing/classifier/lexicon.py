@@ -29,6 +29,10 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         suggestion please_add add_option would_be_nice should_have missing exception stack
         trace regression seat seats legroom wifi entertainment food meal cabin aircraft
         plane quality design keyboard widget login_screen font layout display editor
+        doesnt_work not_working stopped_working keeps_crashing fix fixed outage website
+        page upload download dashboard integration flimsy defective faulty software
+        hardware device firmware offline toggle export import search filter dark_theme
+        usability ux new_version latest_version old_version redesign
         """
     ),
     "support": _entries(
@@ -42,6 +46,11 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         response contact ticket status card transfer declined pending verify verification
         rebook booking reservation luggage baggage bag bags flight flights gate replacement
         replace return exchange warranty subscription
+        refunded reimburse reimbursement compensation credit courier dispatch dispatched
+        shipment damaged wrong_item never_arrived not_received where_is my_order
+        my_account my_refund login log_in sign_in invoice receipt chargeback dispute
+        overcharged double_charged charged_twice renewal helpdesk live_chat no_response
+        complaint address reschedule unsubscribe_me close_my delete_my
         """
     ),
     "hr": _entries(
@@ -55,6 +64,13 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         application_status resume cv position role vacancy vacancies internship intern
         culture workload work_life life_balance hr human_resources appraisal review_cycle
         redundancy fired layoffs resign resigned quit union w2 tax_form direct_deposit
+        apply applied applying application applications opening openings job_offer
+        offer_letter recruiting recruiters candidate candidates graduate apprenticeship
+        ex_employee former_employee workplace workforce payslip pay_rise raise underpaid
+        understaffed breaks night_shift warehouse annual_leave notice_period dismissed
+        sacked disciplinary grievance harassment discrimination toxic micromanagement
+        perks start_date work_visa visa_sponsorship part_time full_time employment
+        employed headcount job_opening are_you_hiring
         """
     ),
     "marketing": _entries(
@@ -65,6 +81,11 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         campaign promo promotion_code coupon discount offer sale deal launch launched event
         sponsor sponsorship partnership partner collab collaboration influencer press media
         interview_request ambassador giveaway contest advert ad ads announcement newsletter
+        promo_code discount_code coupon_code voucher_code referral affiliate collaborate
+        collaborating sponsored sponsoring partnerships pr journalist article blog blogger
+        followers instagram youtube tiktok podcast creator content_creator shoutout
+        billboard commercial advertising marketing media_kit loyalty rewards percent_off
+        first_order new_customers deals fan fans
         """
     ),
     "noise": _entries(
@@ -74,6 +95,9 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         voucher ringtone xxx sexy dating chat_now call_now _phone_ _url_ lol lmao haha
         hahaha omg joke weather bored tonight dinner movie song hey hello hi bye goodnight
         morning birthday love_you miss_you
+        crypto bitcoin nft forex invest investment double_your dm_me link_in in_bio
+        follow_back my_channel check_out subscribe_to football soccer basketball match
+        goal weekend party rofl wtf bruh meme politics election bored random
         """
     ),
 }

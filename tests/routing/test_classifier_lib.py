@@ -293,3 +293,65 @@ def test_evaluate_model_matches_hand_computed_case() -> None:
     assert result["auto_route_precision"] == 1.0
     assert result["coverage"] == 0.5
     assert result["n"] == 4
+
+
+# -- seed examples, weights and grouped validation ------------------------------------------
+
+
+def test_seed_examples_cover_every_department_and_stay_out_of_the_artifact(
+    small_model: DepartmentModel, tmp_path: pathlib.Path
+) -> None:
+    from routing.classifier.seed_examples import SEED_EXAMPLES, seed_rows
+
+    assert set(SEED_EXAMPLES) == set(LABELS)
+    assert all(len(examples) >= 20 for examples in SEED_EXAMPLES.values())
+    texts, labels = seed_rows()
+    assert len(texts) == len(labels) == sum(len(v) for v in SEED_EXAMPLES.values())
+    assert small_model.training_summary["seed_examples"] == len(texts)
+    path = tmp_path / "model.npz"
+    small_model.save(path)
+    with zipfile.ZipFile(path) as bundle:
+        raw = b"".join(bundle.read(name) for name in bundle.namelist())
+    for text in texts[:20]:
+        assert text.encode() not in raw
+
+
+def test_add_seed_weights_gives_seeds_their_share_and_keeps_department_totals() -> None:
+    from routing.classifier.training import add_seed_weights
+
+    weights = np.array([1.0, 1.0, 2.0, 2.0])
+    labels = ["hr", "hr", "noise", "noise"]
+    result = add_seed_weights(weights, labels, ["hr", "noise", "noise", "product"], 0.25)
+    assert result.shape == (8,)
+    assert result[:2].sum() + result[4] == pytest.approx(2.0)
+    assert result[4] == pytest.approx(0.5)
+    assert result[5] + result[6] == pytest.approx(1.0)
+    assert result[7] == 0.0  # no real rows of that department: the seeds stay out
+
+
+def test_training_without_seeds_still_works() -> None:
+    texts, labels = _corpus()
+    params = TrainParams(
+        features=FeatureConfig(word_bits=12, char_bits=12, min_df=1),
+        C=1.0,
+        folds=3,
+        seed_share=0.0,
+    )
+    model = train_model(texts, labels, params=params)
+    assert model.training_summary["seed_examples"] == 0
+    assert model.predict(["Where is my order? I want a refund"]) == ["support"]
+
+
+def test_grouped_training_validates_by_source_and_with_seen_sources() -> None:
+    texts, labels = _corpus()
+    groups = [f"src{i % 3}" for i in range(len(texts))]
+    model = train_model(texts, labels, groups=groups, params=SMALL)
+    assert model.metrics["validation"].startswith("leave-one-source-out (3 sources)")
+    assert "stratified" in model.metrics["validation"]
+    assert {"held_out", "held_out_seen_sources"} <= set(model.metrics)
+    assert all(0.5 <= value <= 1.0 for value in model.thresholds.values())
+    source_only = TrainParams(
+        features=SMALL.features, C=1.0, folds=3, threshold_validation="source"
+    )
+    model = train_model(texts, labels, groups=groups, params=source_only)
+    assert "held_out_seen_sources" not in model.metrics

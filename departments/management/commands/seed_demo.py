@@ -37,6 +37,41 @@ DEMO_SOURCES = [
 ]
 
 
+DEMO_RULES = [
+    (
+        "Job seekers to HR",
+        10,
+        [
+            "are you hiring",
+            "job opening",
+            "internship",
+            "apply for",
+            "my application",
+            "careers page",
+        ],
+        "hr",
+    ),
+    (
+        "Promo codes to marketing",
+        20,
+        ["promo code", "discount code", "coupon", "voucher"],
+        "marketing",
+    ),
+    (
+        "Partnership enquiries to marketing",
+        30,
+        ["partnership", "collaboration", "sponsor", "influencer", "press enquiry"],
+        "marketing",
+    ),
+    (
+        "App bugs to product",
+        40,
+        ["app crashes", "crashes when", "bug", "dark mode", "feature request", "please add"],
+        "product",
+    ),
+]
+
+
 def _ago(hours: float) -> str:
     """An ISO timestamp `hours` before now, so the demo always looks like the last 14 days."""
     return (timezone.now() - timedelta(hours=hours)).isoformat()
@@ -538,6 +573,7 @@ class Command(BaseCommand):
             raise CommandError("--password may not be empty.")
 
         self._users(password)
+        self._rules()
         sources = self._sources()
         item_ids = self._posts(sources)
         if no_route:
@@ -551,6 +587,30 @@ class Command(BaseCommand):
         else:
             self._route(item_ids)
         self._api_key(sources[API_KEY_SOURCE])
+
+    # --- rules -----------------------------------------------------------------------------
+
+    def _rules(self) -> None:
+        """A few rules an admin would write on day one; they show how rules and the model
+        work together (and route what the model is unsure of)."""
+        from routing.models import Rule
+        from routing.services import rule_save
+
+        made = 0
+        for name, position, words, department in DEMO_RULES:
+            if Rule.objects.filter(name=name).exists():
+                continue
+            rule_save(
+                rule=None,
+                name=name,
+                position=position,
+                enabled=True,
+                match="all",
+                conditions=[{"field": "body", "op": "contains_any", "value": words}],
+                actions=[{"type": "route_to", "department": department}],
+            )
+            made += 1
+        self.stdout.write(f"Rules ({made} created, {len(DEMO_RULES) - made} already present)")
 
     # --- users ---------------------------------------------------------------------------
 
