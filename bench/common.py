@@ -17,7 +17,10 @@ def bench_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": BENCH_DB, "REDIS_URL": BENCH_REDIS,
            "DJANGO_SETTINGS_MODULE": "config.settings.base", "DEBUG": "false",
            "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-           "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING"}
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
+           # Production settings, but plain HTTP on loopback.
+           "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false",
+           "CSRF_COOKIE_SECURE": "false", "SECURE_HSTS_SECONDS": "0"}
     env.update(extra)
     return env
 

@@ -204,7 +204,9 @@ def items(request):
     _require_manager(request.user)
     filterset, rows = _drill_queryset(request)
     raw_page = request.GET.get("page", "1")
-    page = max(1, min(200, int(raw_page))) if raw_page.isdigit() else 1
+    # isascii(): "²".isdigit() is true but int() refuses it (and 5,000 digits, too).
+    digits = raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 9
+    page = max(1, min(200, int(raw_page))) if digits else 1
     cases = list(rows[(page - 1) * 100 : page * 100 + 1])
     total, more = capped_count(rows)
     query = request.GET.copy()

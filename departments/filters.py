@@ -9,8 +9,10 @@ from feedback.models import FeedbackItem
 
 class CaseFilter(django_filters.FilterSet):
     department = django_filters.CharFilter(field_name="department__slug")
-    status = django_filters.MultipleChoiceFilter(choices=Case.Status.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=FeedbackItem.Priority.choices)
+    status = django_filters.MultipleChoiceFilter(distinct=False, choices=Case.Status.choices)
+    priority = django_filters.MultipleChoiceFilter(
+        distinct=False, choices=FeedbackItem.Priority.choices
+    )
     assignee = django_filters.CharFilter(
         method="filter_assignee", help_text="A username, or `none` for unassigned."
     )
@@ -33,7 +35,7 @@ class CaseFilter(django_filters.FilterSet):
     resolution = django_filters.ChoiceFilter(
         choices=[("met", "Within SLA"), ("missed", "Missed SLA")], method="filter_sla_kind"
     )
-    routed_by = django_filters.MultipleChoiceFilter(choices=Case.RoutedBy.choices)
+    routed_by = django_filters.MultipleChoiceFilter(distinct=False, choices=Case.RoutedBy.choices)
 
     class Meta:
         model = Case

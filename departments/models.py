@@ -111,6 +111,13 @@ class Case(models.Model):
                 condition=Q(status__in=["new", "open", "waiting"]),
             ),
             models.Index(fields=["assignee", "status"], name="case_assignee"),
+            # The default queue view (open cases, newest first) reads this in order and
+            # stops after one page; the backlog counts scan only open cases.
+            models.Index(
+                fields=["department", "-created_at", "-id"],
+                name="case_open_recent",
+                condition=Q(status__in=["new", "open", "waiting"]),
+            ),
         ]
 
     def __str__(self) -> str:

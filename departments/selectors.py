@@ -45,6 +45,8 @@ def items_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
     mine = user_department_ids(user)
+    if not mine:  # signed in but in no department (not placed yet, or moved out): nothing
+        return queryset.none()
     hidden_case = Case.objects.filter(item=OuterRef("pk"), department__sealed=True).exclude(
         department_id__in=mine
     )
@@ -59,13 +61,27 @@ def cases_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
 
     queryset = Case.objects.all() if queryset is None else queryset
     if isinstance(user, ApiKeyPrincipal):
-        return queryset.filter(item__source_id=user.source_id)
+        # A key is in no department: its own source's cases, a sealed department's excepted.
+        return queryset.filter(item__source_id=user.source_id, department__sealed=False)
     if user_sees_everything(user):
         return queryset
     if not getattr(user, "is_authenticated", False):
         return queryset.none()
-    return queryset.filter(
-        Q(department__sealed=False) | Q(department_id__in=user_department_ids(user))
+    mine = user_department_ids(user)
+    if not mine:
+        return queryset.none()
+    return queryset.filter(Q(department__sealed=False) | Q(department_id__in=mine))
+
+
+def notes_hidden_from(user, item: FeedbackItem) -> list[int]:
+    """Ids of the notes on `item` written in a sealed department `user` is not in (their
+    `noted` events must stay hidden too: they name the author)."""
+    if user_sees_everything(user):
+        return []
+    return list(
+        Note.objects.filter(item=item, department__sealed=True)
+        .exclude(department_id__in=user_department_ids(user))
+        .values_list("pk", flat=True)
     )
 
 
@@ -104,7 +120,7 @@ def item_timeline(user, item: FeedbackItem) -> list:
         # A handoff to or from a sealed department names it only to its members.
         events = events.exclude(
             Q(to_department__sealed=True) & ~Q(to_department_id__in=mine) & Q(case__isnull=True)
-        )
+        ).exclude(kind=CaseEvent.Kind.NOTED, data__note__in=notes_hidden_from(user, item))
     # A handoff is logged on both cases (each department sees it on its own case); show it
     # once on the shared timeline.
     seen_handoffs: set = set()

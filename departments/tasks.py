@@ -19,10 +19,13 @@ def refresh_rollups(days: int = 2) -> int:
 
     from django.utils import timezone
 
+    from departments.metrics import backlog_refresh
     from departments.rollups import rollups_refresh
 
     today = timezone.now().date()
-    return rollups_refresh(start=today - timedelta(days=days - 1), end=today)
+    written = rollups_refresh(start=today - timedelta(days=days - 1), end=today)
+    backlog_refresh()
+    return written
 
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=900, time_limit=1000)

@@ -63,11 +63,10 @@ def _nav(request) -> dict:
     user = request.user
     views = saved_views_for(user)
     for view in views:
-        base = (
-            Case.objects.filter(department=view.department)
-            if view.department
-            else cases_visible_to(user)
-        )
+        # Through the access check: membership may have ended since the view was saved.
+        base = cases_visible_to(user)
+        if view.department:
+            base = base.filter(department=view.department)
         data = dict(_parse_query(view.query))
         data.setdefault("status", list(Case.OPEN_STATUSES))
         view.count, view.more = capped_count(
@@ -75,8 +74,10 @@ def _nav(request) -> dict:
         )
     return {
         "nav_departments": departments_for(user),
+        # Items in triage have no case yet (routing one from triage makes it `routed`), so
+        # none is sealed-only: the count needs no visibility filter, which keeps it cheap.
         "nav_triage_count": capped_count(
-            items_visible_to(user).filter(state=FeedbackItem.State.TRIAGE), cap=999
+            FeedbackItem.objects.filter(state=FeedbackItem.State.TRIAGE), cap=999
         ),
         "saved_views": views,
     }
@@ -120,7 +121,12 @@ def queue(request, slug: str):
     cases = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
     has_next = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]
-    total, more = capped_count(rows)
+    if filterset.form.cleaned_data.get("q") if filterset.is_valid() else False:
+        # Counting every match of a common search word costs far more than the page itself
+        # (a full-text hit list of 100,000+ posts): searches show no total.
+        total, more = None, False
+    else:
+        total, more = capped_count(rows, cap=1000)
     viewers = presence_many(item_ids=[c.item_id for c in cases], user=request.user)
     for case in cases:
         case.viewers = viewers.get(case.item_id, [])
@@ -394,7 +400,10 @@ def queue_bulk(request, slug: str):
     failure (someone claimed it first) does not stop the others."""
     department = get_object_or_404(departments_for(request.user), slug=slug)
     action = request.POST.get("action", "")
-    ids = [int(i) for i in request.POST.getlist("case") if i.isdigit()][: PAGE_SIZE * 4]
+    # isascii(): "²".isdigit() is true but int() refuses it; 18 digits fit a bigint.
+    ids = [
+        int(i) for i in request.POST.getlist("case") if i.isascii() and i.isdigit() and len(i) <= 18
+    ][: PAGE_SIZE * 4]
     if action not in BULK_ACTIONS:
         messages.error(request, "Choose an action for the selected cases.")
         return redirect(
@@ -432,7 +441,10 @@ def queue_bulk(request, slug: str):
 @require_POST
 def saved_view_save(request):
     name = request.POST.get("name", "").strip()[:80]
-    department = Department.objects.filter(slug=request.POST.get("department", "")).first()
+    # Only a queue the user works: a view's count would otherwise reveal another (sealed)
+    # department's cases.
+    department = departments_for(request.user).filter(slug=request.POST.get("department", ""))
+    department = department.first()
     query = request.POST.get("query", "")[:1000]
     target = reverse("departments:queue", args=[department.slug]) if department else "/"
     if not name:

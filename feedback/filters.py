@@ -29,18 +29,21 @@ class FeedbackItemFilter(django_filters.FilterSet):
         method="filter_department", help_text="Items with a case in this department."
     )
     case_status = django_filters.MultipleChoiceFilter(
+        distinct=False,
         choices=Case.Status.choices,
         method="filter_case_status",
         help_text="Items with a case in this status (in `department` when given).",
     )
-    state = django_filters.MultipleChoiceFilter(choices=FeedbackItem.State.choices)
+    state = django_filters.MultipleChoiceFilter(distinct=False, choices=FeedbackItem.State.choices)
     source = django_filters.CharFilter(field_name="source__slug")
     since = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     sentiment_min = django_filters.NumberFilter(field_name="sentiment", lookup_expr="gte")
     sentiment_max = django_filters.NumberFilter(field_name="sentiment", lookup_expr="lte")
     language = django_filters.CharFilter(field_name="language", lookup_expr="iexact")
-    priority = django_filters.MultipleChoiceFilter(choices=FeedbackItem.Priority.choices)
+    priority = django_filters.MultipleChoiceFilter(
+        distinct=False, choices=FeedbackItem.Priority.choices
+    )
     tag = django_filters.CharFilter(field_name="tags", lookup_expr="contains", method="filter_tag")
     q = django_filters.CharFilter(
         method=lambda qs, name, value: search_filter(qs, name, value),

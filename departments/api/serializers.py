@@ -83,12 +83,21 @@ class CaseSerializer(serializers.ModelSerializer):
         ]
 
 
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, refusing NUL before the lookup: PostgreSQL cannot compare text holding it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CaseUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(Case.Status.choices, required=False)
     reason = serializers.ChoiceField(
         list(DISMISS_REASONS), required=False, help_text="Required when dismissing."
     )
-    assignee = serializers.SlugRelatedField(
+    assignee = SlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
@@ -104,7 +113,7 @@ class CaseUpdateSerializer(serializers.Serializer):
 
 
 class HandoffSerializer(serializers.Serializer):
-    department = serializers.SlugRelatedField(slug_field="slug", queryset=Department.objects.all())
+    department = SlugRelatedField(slug_field="slug", queryset=Department.objects.all())
     note = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
 

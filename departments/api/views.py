@@ -20,7 +20,7 @@ from departments.api.serializers import (
 )
 from departments.filters import CaseFilter
 from departments.models import Case, CaseEvent, Department, Note
-from departments.selectors import cases_visible_to, items_visible_to
+from departments.selectors import cases_visible_to, items_visible_to, notes_hidden_from
 from feedback.api.auth import ReadScope, WriteScope, request_actor, request_viewer
 
 
@@ -200,6 +200,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         events = CaseEvent.objects.filter(item=case.item).filter(
             case__in=visible_cases
         ) | CaseEvent.objects.filter(item=case.item, case__isnull=True)
+        # A note event repeats the note's text: hidden with the note (a sealed department's).
+        events = events.exclude(
+            kind=CaseEvent.Kind.NOTED, data__note__in=notes_hidden_from(viewer, case.item)
+        )
         events = events.select_related("actor", "from_department", "to_department").order_by(
             "created_at", "pk"
         )[:500]

@@ -1,0 +1,97 @@
+"""Queue page and dashboard latency with a large store, through gunicorn.
+
+    .venv/bin/python bench/pages.py [--database-url postgres://127.0.0.1:5432/switchboard_load]
+                                    [--requests 100] [--seed-items 0]
+
+Point it at a database seeded with `manage.py seed_load --items 1000000` (or pass
+--seed-items to seed first). It refreshes the dashboard rollups, logs in as a manager of
+support and product, warms up, then times sequential GETs and prints p50/p95/p99.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PORT = 8766
+PASSWORD = "bench-password-123"  # noqa: S105 (a throwaway bench user)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default="postgres://127.0.0.1:5432/switchboard_load")
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--seed-items", type=int, default=0)
+    args = parser.parse_args()
+    os.environ["BENCH_DATABASE_URL"] = args.database_url
+    from bench.common import gunicorn, processes, setup_django
+
+    setup_django()
+    from datetime import timedelta
+
+    import requests
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from departments.models import Department, Membership
+    from departments.rollups import rollups_refresh
+    from feedback.models import FeedbackItem
+
+    if args.seed_items:
+        call_command("seed_load", items=args.seed_items)
+    items = FeedbackItem.objects.count()
+    started = time.perf_counter()
+    today = timezone.now().date()
+    rollups_refresh(start=today - timedelta(days=120), end=today)
+    print(f"store: {items:,} items; rollups rebuilt for 120 days in "
+          f"{time.perf_counter() - started:.1f} s")
+    user, _ = get_user_model().objects.get_or_create(username="bench-manager")
+    user.set_password(PASSWORD)
+    user.save()
+    for slug in ("support", "product"):
+        Membership.objects.get_or_create(user=user, department=Department.objects.get(slug=slug),
+                                         defaults={"role": "manager"})
+    base = f"http://127.0.0.1:{PORT}"
+    with processes(gunicorn(PORT), ready_url=f"{base}/login/"):
+        session = requests.Session()
+        session.get(f"{base}/login/")
+        session.post(f"{base}/login/", data={
+            "username": "bench-manager", "password": PASSWORD,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": base})
+        pages = [
+            ("queue page", "/queue/support/"),
+            ("queue page, search", "/queue/support/?q=refund"),
+            ("queue page, filtered", "/queue/support/?priority=urgent&sla=overdue"),
+            ("item page", None),
+            ("dashboard overview", "/dashboards/"),
+            ("department dashboard", "/dashboards/support/"),
+        ]
+        item_id = FeedbackItem.objects.filter(state="routed").order_by("-pk").values_list(
+            "pk", flat=True).first()
+        print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+        for name, path in pages:
+            path = path or f"/items/{item_id}/"
+            for _ in range(5):
+                session.get(base + path).raise_for_status()
+            timings = []
+            for _ in range(args.requests):
+                t = time.perf_counter()
+                response = session.get(base + path)
+                timings.append((time.perf_counter() - t) * 1000)
+                response.raise_for_status()
+            print(f"{name:<24}{statistics.median(timings):>9.1f}"
+                  f"{percentile(timings, 95):>9.1f}{percentile(timings, 99):>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
