@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from feedback.models import Feed, Source
+from feedback.models import ApiKey, Feed, Source
 
 
 @admin.register(Source)
@@ -85,3 +85,27 @@ class FeedAdmin(admin.ModelAdmin):
             f"{count} active feed(s) will be polled within a minute.",
             messages.SUCCESS,
         )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created with `manage.py create_api_key` (which prints the key once); here
+    they can be inspected, linked to a service user, and revoked."""
+
+    list_display = ["name", "prefix", "source", "scopes", "acts_as", "last_used_at", "revoked_at"]
+    list_filter = ["source", "revoked_at"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "digest", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "source", "scopes", "acts_as", *readonly_fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the raw key must be shown once, which only the command does
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        from feedback.services import apikey_revoke
+
+        for key in queryset.filter(revoked_at=None):
+            apikey_revoke(key=key)
+        self.message_user(request, "Revoked.", messages.SUCCESS)

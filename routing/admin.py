@@ -1,0 +1,50 @@
+from django.contrib import admin, messages
+
+from routing.classification import classifier_activate
+from routing.models import ClassifierVersion, Rule
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    """Rules are best edited in the rule editor (/rules/), which validates and dry-runs."""
+
+    list_display = ["name", "position", "enabled", "match", "updated_at"]
+    list_editable = ["position", "enabled"]
+    list_filter = ["enabled"]
+
+
+@admin.register(ClassifierVersion)
+class ClassifierVersionAdmin(admin.ModelAdmin):
+    list_display = ["version", "active", "created_at", "activated_at", "notes"]
+    list_filter = ["active"]
+    exclude = ["artifact"]
+    readonly_fields = [
+        "version",
+        "labels",
+        "thresholds",
+        "metrics",
+        "training_summary",
+        "active",
+        "created_at",
+        "activated_at",
+    ]
+    actions = ["activate"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("artifact")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions come from train_classifier / retrain_classifier
+
+    @admin.action(description="Activate (or roll back to) the selected version")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.ERROR)
+            return
+        version = queryset.get()
+        classifier_activate(version=version)
+        self.message_user(
+            request,
+            f"Version {version.version} is active; workers switch to it with their next batch.",
+            messages.SUCCESS,
+        )
