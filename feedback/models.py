@@ -7,6 +7,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -55,6 +56,10 @@ class Author(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source", "handle"], name="author_unique_handle"),
+        ]
+        indexes = [
+            # "All of this person's posts" matches handles across channels, ignoring case.
+            models.Index(Upper("handle"), name="author_handle_ci"),
         ]
 
     def __str__(self) -> str:
