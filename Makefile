@@ -48,6 +48,14 @@ test: install services
 model: install .env
 	$(PY) manage.py train_classifier --data $(DATA) --out routing/artifacts/default.npz
 
+# Figures, not tests: classifier speed, ingest throughput and POST-to-routed time, and page
+# latency on a seeded store (BENCH_ITEMS items; seeding a million takes about 5 minutes).
+BENCH_ITEMS ?= 1000000
+bench: install services .env
+	$(PY) bench/bench_classifier.py --model routing/artifacts/default.npz
+	$(PY) bench/ingest_e2e.py
+	$(PY) bench/pages.py --seed-items $(BENCH_ITEMS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

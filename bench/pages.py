@@ -30,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default="postgres://127.0.0.1:5432/switchboard_load")
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--seed-items", type=int, default=0)
+    parser.add_argument("--seed-items", type=int, default=0,
+                        help="Seed until the store holds at least this many items.")
     args = parser.parse_args()
     os.environ["BENCH_DATABASE_URL"] = args.database_url
     from bench.common import gunicorn, processes, setup_django
@@ -47,8 +48,9 @@ def main() -> None:
     from departments.rollups import rollups_refresh
     from feedback.models import FeedbackItem
 
-    if args.seed_items:
-        call_command("seed_load", items=args.seed_items)
+    missing = args.seed_items - FeedbackItem.objects.count()
+    if missing > 0:
+        call_command("seed_load", items=missing)
     items = FeedbackItem.objects.count()
     started = time.perf_counter()
     today = timezone.now().date()
