@@ -80,7 +80,10 @@ def _default_departments(request):
     """Transactional tests flush every table afterwards, including the rows the data
     migration made; put the default departments back for the next one."""
     marker = request.node.get_closest_marker("django_db")
-    if marker is None or not marker.kwargs.get("transaction"):
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
         return
     request.getfixturevalue("transactional_db")
     import importlib
