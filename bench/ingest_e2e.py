@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import celery_worker, gunicorn, processes, setup_django  # noqa: E402
+from bench.common import celery_worker, gunicorn, processes, setup_django
 
 PORT = 8765
 BODIES = [

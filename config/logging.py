@@ -33,6 +33,7 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "request_id",
     "task_id",
     "task_name",
+    "context",  # PlainFormatter's
     "request",  # django.request passes the HttpRequest: not serializable, not useful
     "status_code",
 }

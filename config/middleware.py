@@ -1,4 +1,5 @@
-"""Request guards that apply to every page and endpoint."""
+"""What every page and endpoint goes through: request guards (NUL in the query, oversized
+bodies), the request id that tags log lines, and the response counter for /metrics."""
 
 import json
 from io import BytesIO
@@ -11,21 +12,33 @@ from config.logging import request_id_make, request_id_var
 
 
 class RejectNulInQueryMiddleware:
-    """PostgreSQL cannot hold NUL in text, so a NUL in a filter or search value would turn
-    into a database error. Refuse such requests up front with a clear 400."""
+    """PostgreSQL cannot hold NUL in text, so a NUL in a filter or search value (or in a
+    path segment, or a browser form's field) would turn into a database error. Refuse such
+    requests up front with a clear 400."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
+    @staticmethod
+    def _nul_in_form(request) -> bool:
+        # Browser forms only: the API parses its own (JSON) bodies and may read the raw body
+        # later, which Django refuses once a multipart body has been parsed here.
+        if request.method != "POST" or request.path.startswith("/api/"):
+            return False
+        return any("\x00" in value for values in request.POST.lists() for value in values[1])
+
     def __call__(self, request):
-        if "%00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in value for values in request.GET.lists() for value in values[1]
+        if (
+            "%00" in request.META.get("QUERY_STRING", "")
+            or "\x00" in request.path
+            or any("\x00" in value for values in request.GET.lists() for value in values[1])
+            or self._nul_in_form(request)
         ):
             body = {
                 "type": "https://switchboard.dev/problems/validation",
                 "title": "Invalid input",
                 "status": 400,
-                "detail": "Query parameters may not contain NUL characters.",
+                "detail": "Query parameters, paths and form fields may not contain NUL characters.",
             }
             return HttpResponse(
                 json.dumps(body), status=400, content_type="application/problem+json"

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config import metrics
 from feedback.models import ApiKey, Source
 from feedback.validation import CleanEntry, entry_validate
 from routing.dispatch import routing_enqueue_on_commit
@@ -180,6 +181,7 @@ def feedback_ingest(
         key = (sources[index].pk, entry.external_id)
         status: Status = "created" if key in created and first_index[key] == index else "duplicate"
         outcomes[index] = IngestOutcome(index, status, item_id=ids.get(key))
+    metrics.ingest_record(outcome.status for outcome in outcomes.values())
     return [outcomes[i] for i in range(len(payloads))]
 
 
