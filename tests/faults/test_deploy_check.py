@@ -47,6 +47,7 @@ def test_check_deploy_is_clean_in_production(db):
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.django_db  # the checks ask PostgreSQL for its version
 def test_check_deploy_notices_weakened_settings(settings):
     # The clean result above means something only if the check does see these (in-process:
     # a second subprocess would double this file's time).
