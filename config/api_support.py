@@ -7,7 +7,7 @@ import json
 import logging
 
 from django.core.cache import cache
-from rest_framework import parsers, renderers
+from rest_framework import parsers, renderers, serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -40,6 +40,16 @@ class JSONRenderer(renderers.JSONRenderer):
         except UnicodeEncodeError:
             self.ensure_ascii = True
             return super().render(data, accepted_media_type, renderer_context)
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, refusing NUL before the lookup: PostgreSQL cannot compare text holding it, and
+    the database error would be a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class NewestFirstPagination(CursorPagination):

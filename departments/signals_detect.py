@@ -38,6 +38,15 @@ def _items_sql(
     if department_id is not None:
         dept = int(department_id)
         where += f" AND EXISTS (SELECT 1 FROM departments_case c WHERE c.item_id = i.id AND c.department_id = {dept})"  # noqa: E501, S608
+    else:
+        # Every manager sees the overall terms: leave out the items only a sealed department
+        # holds (the access rule of departments.selectors.items_visible_to).
+        where += (
+            " AND NOT (EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
+            " ON d.id = c.department_id WHERE c.item_id = i.id AND d.sealed)"
+            " AND NOT EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
+            " ON d.id = c.department_id WHERE c.item_id = i.id AND NOT d.sealed))"
+        )
     return f"SELECT i.search_vector FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
 
 

@@ -18,8 +18,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 # C0 and C1 control characters except tab, newline and carriage return; NUL among them
-# (PostgreSQL text cannot hold it). Also the Unicode "noncharacters" U+FFFE/U+FFFF.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+# (PostgreSQL text cannot hold it). Also the Unicode "noncharacters" U+FFFE/U+FFFF, and lone
+# surrogates: JSON may escape them ("\\ud800") but they cannot be encoded as UTF-8.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_SOURCE_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 _LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*$")
 
 FIELDS = {
@@ -41,14 +44,17 @@ MAX_FUTURE = timedelta(days=1)
 
 def text_normalize(value: str) -> str:
     """Unicode NFC with control characters (NUL included) removed; \\r\\n becomes \\n."""
-    value = unicodedata.normalize("NFC", value)
-    return _CONTROL_CHARS.sub("", value.replace("\r\n", "\n"))
+    # Remove first, then normalize: a control character between a letter and its combining
+    # mark would otherwise leave a decomposed (non-NFC) pair behind once removed.
+    value = _CONTROL_CHARS.sub("", value.replace("\r\n", "\n"))
+    return unicodedata.normalize("NFC", value)
 
 
 def _strip_nul(value: Any) -> Any:
-    """NUL cannot be stored in jsonb either: remove it from every string in `raw`."""
+    """NUL and lone surrogates cannot be stored in jsonb either: remove them from every
+    string in `raw`."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _UNSTORABLE.sub("", value)
     if isinstance(value, dict):
         return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -103,8 +109,11 @@ def _string(errors: _Errors, name: str, value: Any, *, max_length: int, required
 def _url(errors: _Errors, name: str, value: Any) -> str:
     text = _string(errors, name, value, max_length=2000, required=False)
     if text:
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # e.g. "http://[::1": a malformed IPv6 host
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             errors.add(name, "Enter a valid http(s) URL.")
             return ""
     return text
@@ -177,6 +186,10 @@ def entry_validate(payload: Any) -> tuple[CleanEntry | None, dict]:
     if source is not None and not isinstance(source, str):
         errors.add("source", "Expected a source slug (string).")
         source = None
+    elif source and not _SOURCE_SLUG.match(source.strip()):
+        # Checked here: a NUL or lone surrogate would otherwise reach the source lookup query.
+        errors.add("source", "Expected a source slug: letters, digits, '-' and '_'.")
+        source = None
     external_id = _string(
         errors, "external_id", payload.get("external_id"), max_length=255, required=True
     )
@@ -211,9 +224,16 @@ def entry_validate(payload: Any) -> tuple[CleanEntry | None, dict]:
     elif not isinstance(raw, dict):
         errors.add("raw", "Expected an object.")
     else:
-        raw = _strip_nul(raw)
-        if len(json.dumps(raw, ensure_ascii=False).encode()) > MAX_RAW_BYTES:
-            errors.add("raw", f"At most {MAX_RAW_BYTES} bytes of JSON are allowed.")
+        try:
+            raw = _strip_nul(raw)
+            # allow_nan=False: Python's json reads NaN/Infinity (the JSONL import does), but
+            # they are not JSON and PostgreSQL's jsonb refuses them.
+            size = len(json.dumps(raw, ensure_ascii=False, allow_nan=False).encode())
+        except (ValueError, TypeError, RecursionError):
+            errors.add("raw", "Expected a JSON object (no NaN or Infinity, not nested too deep).")
+        else:
+            if size > MAX_RAW_BYTES:
+                errors.add("raw", f"At most {MAX_RAW_BYTES} bytes of JSON are allowed.")
 
     if errors:
         return None, dict(errors)

@@ -22,13 +22,46 @@ ACTIONS_HELP = (
 )
 
 
+class RuleJSONField(forms.JSONField):
+    """JSON that PostgreSQL can store, shown back with \\u escapes: JSON can spell NUL and
+    lone surrogates ("\\ud800"), which jsonb refuses and UTF-8 cannot encode."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        # json.loads raises more than JSONDecodeError: "[[[[…" thousands deep, an integer
+        # of more than 4,300 digits.
+        except (RecursionError, ValueError) as exc:
+            raise forms.ValidationError("Enter valid JSON.", code="invalid") from exc
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return forms.fields.InvalidJSONInput(data)
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+
+    def validate(self, value):
+        super().validate(value)
+        text = json.dumps(value, ensure_ascii=False)
+        if "\\u0000" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise forms.ValidationError("Text may not contain NUL or lone surrogate characters.")
+
+
 class RuleForm(forms.Form):
     name = forms.CharField(max_length=200)
-    position = forms.IntegerField(min_value=0, initial=100, help_text="Lower runs first.")
+    # The column is a PostgreSQL integer.
+    position = forms.IntegerField(
+        min_value=0, max_value=2_147_483_647, initial=100, help_text="Lower runs first."
+    )
     enabled = forms.BooleanField(required=False, initial=True)
     match = forms.ChoiceField(choices=Rule.Match.choices, initial=Rule.Match.ALL)
-    conditions = forms.JSONField(help_text=CONDITIONS_HELP, widget=forms.Textarea({"rows": 6}))
-    actions = forms.JSONField(help_text=ACTIONS_HELP, widget=forms.Textarea({"rows": 4}))
+    conditions = RuleJSONField(help_text=CONDITIONS_HELP, widget=forms.Textarea({"rows": 6}))
+    actions = RuleJSONField(help_text=ACTIONS_HELP, widget=forms.Textarea({"rows": 4}))
     limit = forms.IntegerField(
         min_value=10,
         max_value=20_000,

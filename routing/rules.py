@@ -56,7 +56,10 @@ def _words_pattern(words: Sequence[str]) -> list[re.Pattern]:
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(f"{where}: expected a number.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as exc:  # an integer beyond float range, e.g. 10**400
+        raise RuleError(f"{where}: the number is too large.") from exc
 
 
 def _string_list(value: Any, where: str) -> list[str]:
@@ -92,7 +95,9 @@ class CompiledCondition:
                     raise RuleError(f"{where}: regex must be a non-empty string.")
                 try:
                     self.patterns = [re.compile(value, re.IGNORECASE)]
-                except re.error as exc:
+                # re.compile raises more than re.error: "a{4294967296}" overflows and
+                # thousands of nested groups exhaust the recursion limit.
+                except (re.error, OverflowError, RecursionError) as exc:
                     raise RuleError(f"{where}: invalid regular expression: {exc}.") from exc
             else:
                 self.patterns = _words_pattern(_string_list(value, where))
@@ -109,7 +114,9 @@ class CompiledCondition:
                 raise RuleError(f"{where}: {self.field} takes op above or below.")
             self.number = _number(value, where)
             if self.field == "score":
-                if self.department not in departments | {"noise"}:
+                if not isinstance(self.department, str) or self.department not in (
+                    departments | {"noise"}
+                ):
                     raise RuleError(f"{where}: unknown department {self.department!r}.")
                 if not 0 <= self.number <= 1:
                     raise RuleError(f"{where}: a score is between 0 and 1.")
@@ -163,7 +170,7 @@ def _check_actions(actions: Any, departments: set[str]) -> list[dict]:
         kind = action["type"]
         if kind in ("route_to", "never_route_to"):
             dept = action.get("department")
-            if dept not in departments:
+            if not isinstance(dept, str) or dept not in departments:
                 raise RuleError(f"{where}: unknown department {dept!r}.")
             (routed if kind == "route_to" else blocked).add(dept)
             clean.append({"type": kind, "department": dept})

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from config.api_support import SlugRelatedField
 from departments.models import Case, CaseEvent, Department, Note
 from departments.services import DISMISS_REASONS
 from feedback.api.serializers import AuthorSerializer
@@ -81,15 +82,6 @@ class CaseSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-
-
-class SlugRelatedField(serializers.SlugRelatedField):
-    """DRF's, refusing NUL before the lookup: PostgreSQL cannot compare text holding it."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, str) and "\x00" in data:
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class CaseUpdateSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ output serializers render the result."""
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from config.api_support import SlugRelatedField
 from departments.models import Department
 from webhooks.models import Delivery, Event, Subscription
 from webhooks.services import check_url
@@ -17,7 +18,7 @@ class SubscriptionInSerializer(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=Event.choices), allow_empty=False
     )
-    departments = serializers.SlugRelatedField(
+    departments = SlugRelatedField(
         slug_field="slug",
         queryset=Department.objects.all(),
         many=True,
