@@ -94,41 +94,10 @@ def overview(user, flt: DashboardFilter) -> dict:
         rollups = rollups.filter(source_id__in=flt.sources)
     per_dept: dict[int, dict] = {d.pk: _empty(d) for d in departments}
     days = [flt.start + timedelta(days=n) for n in range((flt.end - flt.start).days + 1)]
-    for row in rollups.values(
-        "day",
-        "department_id",
-        "cases",
-        "multi_department",
-        "positive",
-        "neutral",
-        "negative",
-        "first_response_met",
-        "first_response_missed",
-        "resolution_met",
-        "resolution_missed",
-        "first_response_hist",
-        "resolution_hist",
-    ):
+    for row in rollups.values("day", "department_id", *COUNTS, *HISTOGRAMS):
         entry = per_dept[row["department_id"]]
         entry["by_day"][row["day"]] += row["cases"]
-        for key in (
-            "cases",
-            "multi_department",
-            "positive",
-            "neutral",
-            "negative",
-            "first_response_met",
-            "first_response_missed",
-            "resolution_met",
-            "resolution_missed",
-        ):
-            entry[key] += row[key]
-        for key in ("first_response_hist", "resolution_hist"):
-            entry[key] = (
-                [a + b for a, b in zip(entry[key], row[key], strict=False)]
-                if entry[key]
-                else list(row[key])
-            )
+        _accumulate(entry, row)
     backlog = _backlog(flt, dept_ids)
     result = []
     for dept in departments:
@@ -137,27 +106,9 @@ def overview(user, flt: DashboardFilter) -> dict:
         result.append(_finish(entry, days, open_row))
     totals = _empty(None)
     for entry in per_dept.values():
-        for key in (
-            "cases",
-            "multi_department",
-            "positive",
-            "neutral",
-            "negative",
-            "first_response_met",
-            "first_response_missed",
-            "resolution_met",
-            "resolution_missed",
-        ):
-            totals[key] += entry[key]
+        _accumulate(totals, entry)
         for day, n in entry["by_day"].items():
             totals["by_day"][day] += n
-        for key in ("first_response_hist", "resolution_hist"):
-            if entry[key]:
-                totals[key] = (
-                    [a + b for a, b in zip(totals[key], entry[key], strict=False)]
-                    if totals[key]
-                    else list(entry[key])
-                )
     total_open = {
         "open": sum(r.get("open", 0) for r in backlog.values()),
         "oldest": min((r["oldest"] for r in backlog.values() if r.get("oldest")), default=None),
@@ -218,6 +169,33 @@ def _backlog(flt: "DashboardFilter", dept_ids: list[int]) -> dict[int, dict]:
     if data is None:
         data = backlog_compute(source_ids=flt.sources) if flt.sources else backlog_refresh()
     return {k: v for k, v in data.items() if k in dept_ids}
+
+
+COUNTS = (
+    "cases",
+    "multi_department",
+    "positive",
+    "neutral",
+    "negative",
+    "first_response_met",
+    "first_response_missed",
+    "resolution_met",
+    "resolution_missed",
+)
+HISTOGRAMS = ("first_response_hist", "resolution_hist")
+
+
+def _accumulate(target: dict, source: dict) -> None:
+    """Add a rollup row (or a department's sums) into `target`: counts and histograms."""
+    for key in COUNTS:
+        target[key] += source[key]
+    for key in HISTOGRAMS:
+        if source[key]:
+            target[key] = (
+                [a + b for a, b in zip(target[key], source[key], strict=False)]
+                if target[key]
+                else list(source[key])
+            )
 
 
 def _empty(dept) -> dict:
