@@ -281,15 +281,22 @@ def _emit_routed(items: Sequence[FeedbackItem], cases: Sequence[Case]) -> None:
     by_item: dict[int, list[Case]] = {}
     for case in cases:
         by_item.setdefault(case.item_id, []).append(case)
-    events = [
-        WebhookEvent(
-            event="item.routed",
-            payload=payload_item_routed(item=item, cases=by_item[item.pk]),
-            departments=[c.department.slug for c in by_item[item.pk]],
-        )
-        for item in items
-        if item.pk in by_item and not item.backfill
-    ]
+    events = []
+    for item in items:
+        if item.pk not in by_item or item.backfill:
+            continue
+        # A sealed department's cases travel in their own event, which only subscriptions
+        # naming that department receive (webhooks.selectors.Target.wants).
+        for sealed in (False, True):
+            group = [c for c in by_item[item.pk] if c.department.sealed is sealed]
+            if group:
+                events.append(
+                    WebhookEvent(
+                        event="item.routed",
+                        payload=payload_item_routed(item=item, cases=group),
+                        departments=[c.department.slug for c in group],
+                    )
+                )
     if events:
         webhook_emit_many(events=events)
 

@@ -18,10 +18,16 @@ class Target:
     events: frozenset[str]
     departments: frozenset[str]  # empty: every department
 
-    def wants(self, event: str, departments: frozenset[str]) -> bool:
-        return event in self.events and (
-            not self.departments or bool(self.departments & departments)
-        )
+    def wants(
+        self, event: str, departments: frozenset[str], sealed: frozenset[str] = frozenset()
+    ) -> bool:
+        """A subscription without a department filter hears every department except the
+        sealed ones (HR): their events go only to subscriptions that name them."""
+        if event not in self.events:
+            return False
+        if self.departments:
+            return bool(self.departments & departments)
+        return not departments or bool(departments - sealed)
 
 
 # Routing emits once per item it decides, so reading the subscriptions on every call would

@@ -240,6 +240,25 @@ def webhook_emit(
     )
 
 
+_SEALED_TTL = 60.0
+_sealed_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def _sealed_departments() -> frozenset[str]:
+    """Slugs of sealed departments, read at most once a minute per process (like the
+    subscriptions, they change rarely and routing emits once per item)."""
+    global _sealed_cache
+    import time
+
+    from departments.models import Department
+
+    expires, slugs = _sealed_cache
+    if time.monotonic() >= expires:
+        slugs = frozenset(Department.objects.filter(sealed=True).values_list("slug", flat=True))
+        _sealed_cache = (time.monotonic() + _SEALED_TTL, slugs)
+    return slugs
+
+
 def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
     """`webhook_emit` for many events in one INSERT (routing emits one per item)."""
     if backfill:
@@ -253,11 +272,12 @@ def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False)
     targets = subscription_targets()
     if not targets:
         return
+    sealed = _sealed_departments()
     now = timezone.now()
     rows: list[Delivery] = []
     for e in events:
         slugs = frozenset(e.departments)
-        wanted = [t.subscription_id for t in targets if t.wants(e.event, slugs)]
+        wanted = [t.subscription_id for t in targets if t.wants(e.event, slugs, sealed)]
         if not wanted:
             continue
         event_id = uuid.uuid4()
