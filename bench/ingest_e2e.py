@@ -32,16 +32,25 @@ BODIES = [
 
 
 def payloads(n: int, run: str) -> list[dict]:
-    return [{"external_id": f"{run}-{i}", "body": f"{BODIES[i % len(BODIES)]} #{i}",
-             "author": {"handle": f"user{i % 500}", "followers": i % 5000}} for i in range(n)]
+    return [
+        {
+            "external_id": f"{run}-{i}",
+            "body": f"{BODIES[i % len(BODIES)]} #{i}",
+            "author": {"handle": f"user{i % 500}", "followers": i % 5000},
+        }
+        for i in range(n)
+    ]
 
 
 def post_all(session, url: str, key: str, items: list[dict], batch: int) -> float:
     started = time.perf_counter()
     for i in range(0, len(items), batch):
-        response = session.post(url, data=json.dumps(items[i : i + batch]),
-                                headers={"Authorization": f"Bearer {key}",
-                                         "Content-Type": "application/json"}, timeout=60)
+        response = session.post(
+            url,
+            data=json.dumps(items[i : i + batch]),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            timeout=60,
+        )
         response.raise_for_status()
     return time.perf_counter() - started
 
@@ -73,8 +82,10 @@ def main() -> None:
     with processes(gunicorn(PORT), ready_url=url):
         post_all(session, url, key, payloads(args.batch, f"warm{run}"), args.batch)
         seconds = post_all(session, url, key, payloads(args.items, run), args.batch)
-        print(f"bulk ingest: {args.items} items in lists of {args.batch}: {seconds:.2f} s, "
-              f"{args.items / seconds:,.0f} items/s (gunicorn, 2 workers, 1 client)")
+        print(
+            f"bulk ingest: {args.items} items in lists of {args.batch}: {seconds:.2f} s, "
+            f"{args.items / seconds:,.0f} items/s (gunicorn, 2 workers, 1 client)"
+        )
         FeedbackItem.objects.update(state="routed")  # out of the way of the next figure
 
         with processes(celery_worker(2), log="/tmp/sb-bench-worker"):
@@ -83,15 +94,18 @@ def main() -> None:
             started = time.perf_counter()
             post_all(session, url, key, items, 500)
             posted = time.perf_counter() - started
-            pending = FeedbackItem.objects.filter(external_id__startswith=f"lat{run}-",
-                                                  state="received")
+            pending = FeedbackItem.objects.filter(
+                external_id__startswith=f"lat{run}-", state="received"
+            )
             while pending.exists():
                 time.sleep(0.05)
                 if time.perf_counter() - started > 120:
                     break
             total = time.perf_counter() - started
-            print(f"POST to routed: {args.routed} items posted in {posted:.2f} s, all routed "
-                  f"{total:.2f} s after the first POST (2 worker processes)")
+            print(
+                f"POST to routed: {args.routed} items posted in {posted:.2f} s, all routed "
+                f"{total:.2f} s after the first POST (2 worker processes)"
+            )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default="postgres://127.0.0.1:5432/switchboard_load")
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--seed-items", type=int, default=0,
-                        help="Seed until the store holds at least this many items.")
+    parser.add_argument(
+        "--seed-items",
+        type=int,
+        default=0,
+        help="Seed until the store holds at least this many items.",
+    )
     args = parser.parse_args()
     os.environ["BENCH_DATABASE_URL"] = args.database_url
     from bench.common import gunicorn, processes, setup_django
@@ -55,21 +59,30 @@ def main() -> None:
     started = time.perf_counter()
     today = timezone.now().date()
     rollups_refresh(start=today - timedelta(days=120), end=today)
-    print(f"store: {items:,} items; rollups rebuilt for 120 days in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"store: {items:,} items; rollups rebuilt for 120 days in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     user, _ = get_user_model().objects.get_or_create(username="bench-manager")
     user.set_password(PASSWORD)
     user.save()
     for slug in ("support", "product"):
-        Membership.objects.get_or_create(user=user, department=Department.objects.get(slug=slug),
-                                         defaults={"role": "manager"})
+        Membership.objects.get_or_create(
+            user=user, department=Department.objects.get(slug=slug), defaults={"role": "manager"}
+        )
     base = f"http://127.0.0.1:{PORT}"
     with processes(gunicorn(PORT), ready_url=f"{base}/login/"):
         session = requests.Session()
         session.get(f"{base}/login/")
-        session.post(f"{base}/login/", data={
-            "username": "bench-manager", "password": PASSWORD,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": base})
+        session.post(
+            f"{base}/login/",
+            data={
+                "username": "bench-manager",
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": base},
+        )
         pages = [
             ("queue page", "/queue/support/"),
             ("queue page, search", "/queue/support/?q=refund"),
@@ -78,8 +91,12 @@ def main() -> None:
             ("dashboard overview", "/dashboards/"),
             ("department dashboard", "/dashboards/support/"),
         ]
-        item_id = FeedbackItem.objects.filter(state="routed").order_by("-pk").values_list(
-            "pk", flat=True).first()
+        item_id = (
+            FeedbackItem.objects.filter(state="routed")
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
         print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
         for name, path in pages:
             path = path or f"/items/{item_id}/"
@@ -91,8 +108,10 @@ def main() -> None:
                 response = session.get(base + path)
                 timings.append((time.perf_counter() - t) * 1000)
                 response.raise_for_status()
-            print(f"{name:<24}{statistics.median(timings):>9.1f}"
-                  f"{percentile(timings, 95):>9.1f}{percentile(timings, 99):>9.1f}")
+            print(
+                f"{name:<24}{statistics.median(timings):>9.1f}"
+                f"{percentile(timings, 95):>9.1f}{percentile(timings, 99):>9.1f}"
+            )
 
 
 if __name__ == "__main__":

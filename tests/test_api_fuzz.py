@@ -24,12 +24,14 @@ def scoped_keys(transactional_db):
     source = Source.objects.create(slug="fuzz", name="Fuzz", kind="other")
     admin = UserFactory(username="fuzz-admin", is_staff=True, is_superuser=True)
     item = FeedbackItemFactory(source=source, body="The app crashes", state="routed")
-    Case.objects.create(item=item, department=Department.objects.get(slug="product"),
-                        routed_by="model")
+    Case.objects.create(
+        item=item, department=Department.objects.get(slug="product"), routed_by="model"
+    )
     keys = {}
     for scope in ("ingest", "read", "write"):
-        _, raw = apikey_create(name=scope, source=source, scopes=[scope],
-                               acts_as=admin if scope == "write" else None)
+        _, raw = apikey_create(
+            name=scope, source=source, scopes=[scope], acts_as=admin if scope == "write" else None
+        )
         keys[scope] = raw
     return keys
 
@@ -42,8 +44,13 @@ def test_api_never_errors_and_matches_its_schema(live_server, scoped_keys):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case):
             for key in scoped_keys.values():
                 case.call_and_validate(

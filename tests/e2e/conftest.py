@@ -15,9 +15,15 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 # Without these, Chromium tries to reach Google's services from a machine with no network.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--disable-extensions",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-extensions",
 ]
 
 
@@ -27,8 +33,9 @@ def browser():
 
     assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: apt-get install chromium"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -44,8 +51,10 @@ def new_page(browser):
         page.set_default_timeout(10_000)
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-        page.on("dialog", lambda dialog: (page.errors.append(f"dialog: {dialog.message}"),
-                                          dialog.dismiss()))
+        page.on(
+            "dialog",
+            lambda dialog: (page.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()),
+        )
         return page
 
     yield make

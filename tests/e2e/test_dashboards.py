@@ -23,18 +23,29 @@ def data():
     member(manager, "support", role="manager")
     member(manager, "product", role="manager")
     now = timezone.now()
-    for n, (slug, body, label) in enumerate([
-        ("support", "My parcel is late", "negative"),
-        ("support", "Refund please", "negative"),
-        ("support", "Thanks for the quick help", "positive"),
-        ("product", "Please add dark mode", "neutral"),
-    ]):
+    for n, (slug, body, label) in enumerate(
+        [
+            ("support", "My parcel is late", "negative"),
+            ("support", "Refund please", "negative"),
+            ("support", "Thanks for the quick help", "positive"),
+            ("product", "Please add dark mode", "neutral"),
+        ]
+    ):
         created = now - timedelta(days=1, minutes=n)
-        item = FeedbackItem.objects.create(source=source, external_id=f"d{n}", body=body,
-                                           state="routed", sentiment_label=label,
-                                           received_at=created)
-        Case.objects.create(item=item, department=Department.objects.get(slug=slug),
-                            routed_by="model", created_at=created)
+        item = FeedbackItem.objects.create(
+            source=source,
+            external_id=f"d{n}",
+            body=body,
+            state="routed",
+            sentiment_label=label,
+            received_at=created,
+        )
+        Case.objects.create(
+            item=item,
+            department=Department.objects.get(slug=slug),
+            routed_by="model",
+            created_at=created,
+        )
     rollups_refresh(start=(now - timedelta(days=2)).date(), end=now.date())
     return manager
 
@@ -71,8 +82,12 @@ def test_manager_overview_charts_and_drill_down(new_page, live_server, data):
     assert "My parcel is late" in text and "Refund please" in text
     assert "Thanks for the quick help" not in text and "dark mode" not in text
     screenshot(page, "dashboard-drill-down")
-    for path, name in (("support/", "dashboard-support"), ("product/", "dashboard-product"),
-                       ("handoffs/", "dashboard-handoffs"), ("quality/", "dashboard-quality")):
+    for path, name in (
+        ("support/", "dashboard-support"),
+        ("product/", "dashboard-product"),
+        ("handoffs/", "dashboard-handoffs"),
+        ("quality/", "dashboard-quality"),
+    ):
         page.goto(f"{live_server.url}/dashboards/{path}")
         page.wait_for_load_state("networkidle")
         screenshot(page, name)

@@ -10,8 +10,10 @@ from tests.factories import UserFactory, member
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"
-XSS_BODY = ('Broken checkout <script>window.__xss = "script"</script>'
-            '<img src=x onerror="window.__xss = \'img\'"> please fix')
+XSS_BODY = (
+    'Broken checkout <script>window.__xss = "script"</script>'
+    "<img src=x onerror=\"window.__xss = 'img'\"> please fix"
+)
 
 
 @pytest.fixture
@@ -23,12 +25,18 @@ def world():
         member(people[username], slug)
 
     def case(body, slug, author="dana"):
-        who, _ = Author.objects.get_or_create(source=source, handle=author,
-                                              defaults={"name": f"{author.title()} <b>D</b>"})
-        item = FeedbackItem.objects.create(source=source, external_id=f"e2e-{body[:20]}",
-                                           body=body, author=who, state="routed")
-        return Case.objects.create(item=item, department=Department.objects.get(slug=slug),
-                                   routed_by="model", reason="model test: score 0.91")
+        who, _ = Author.objects.get_or_create(
+            source=source, handle=author, defaults={"name": f"{author.title()} <b>D</b>"}
+        )
+        item = FeedbackItem.objects.create(
+            source=source, external_id=f"e2e-{body[:20]}", body=body, author=who, state="routed"
+        )
+        return Case.objects.create(
+            item=item,
+            department=Department.objects.get(slug=slug),
+            routed_by="model",
+            reason="model test: score 0.91",
+        )
 
     target = case("The checkout button does nothing on Android", "support")
     case("Where is my refund for order 1182?", "support")
@@ -52,7 +60,8 @@ def test_support_reroutes_to_product_with_the_keyboard(new_page, live_server, wo
     # Filter the queue by typing in the search box (htmx swaps the rows).
     page.fill("#id_q", "android")
     page.wait_for_function(
-        "() => document.querySelectorAll('#queue-rows tr.case-row').length === 1")
+        "() => document.querySelectorAll('#queue-rows tr.case-row').length === 1"
+    )
     assert "checkout button" in page.inner_text("#queue-rows")
     page.locator("h1").click()  # leave the search box so the shortcuts apply
     page.wait_for_load_state("networkidle")

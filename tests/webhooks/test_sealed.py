@@ -12,11 +12,15 @@ pytestmark = pytest.mark.django_db
 
 
 def test_hr_only_item_is_not_sent_to_unfiltered_subscriptions():
-    everything = subscription_create(name="all", url="https://hooks.example.com/all",
-                                     events=["item.routed"])
-    hr_tool = subscription_create(name="hr", url="https://hooks.example.com/hr",
-                                  events=["item.routed"],
-                                  departments=[Department.objects.get(slug="hr")])
+    everything = subscription_create(
+        name="all", url="https://hooks.example.com/all", events=["item.routed"]
+    )
+    hr_tool = subscription_create(
+        name="hr",
+        url="https://hooks.example.com/hr",
+        events=["item.routed"],
+        departments=[Department.objects.get(slug="hr")],
+    )
     Department.objects.update(routing_threshold=1.01)
     Department.objects.filter(slug="hr").update(routing_threshold=0.0)
     hr_only = FeedbackItemFactory(body="My manager shouts at the night shift")
