@@ -319,36 +319,29 @@ def _department_from_post(request) -> Department | None:
     return Department.objects.filter(slug=request.POST.get("department", "")).first()
 
 
-@login_required
-@require_POST
-def case_reroute(request, pk: int):
+def _handoff(request, pk: int, service, missing: str):
     case = _case_for_action(request, pk)
     target = _department_from_post(request)
     if target is None:
-        return _after_action(request, case.item, "Choose a department to reroute to.")
+        return _after_action(request, case.item, missing)
+    note = request.POST.get("note", "")
     return _run(
         request,
         case,
-        lambda: services.case_reroute(
-            case=case, to_department=target, actor=request.user, note=request.POST.get("note", "")
-        ),
+        lambda: service(case=case, to_department=target, actor=request.user, note=note),
     )
+
+
+@login_required
+@require_POST
+def case_reroute(request, pk: int):
+    return _handoff(request, pk, services.case_reroute, "Choose a department to reroute to.")
 
 
 @login_required
 @require_POST
 def case_share(request, pk: int):
-    case = _case_for_action(request, pk)
-    target = _department_from_post(request)
-    if target is None:
-        return _after_action(request, case.item, "Choose a department to share with.")
-    return _run(
-        request,
-        case,
-        lambda: services.case_share(
-            case=case, to_department=target, actor=request.user, note=request.POST.get("note", "")
-        ),
-    )
+    return _handoff(request, pk, services.case_share, "Choose a department to share with.")
 
 
 @login_required
