@@ -92,3 +92,18 @@ def _default_departments(request):
 
     migration = importlib.import_module("departments.migrations.0002_default_departments")
     migration.create_departments(apps, None)
+
+
+@pytest.fixture
+def broker(settings):
+    """Publish to the real broker (the test Redis) instead of running tasks in-process;
+    for tests that start real workers."""
+    from config.celery import app
+    from tests.workers import purge_queues
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    purge_queues()
+    yield
+    purge_queues()
+    app.conf.task_always_eager = True

@@ -36,6 +36,26 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+def worker_command(*, name: str, concurrency: int) -> list[str]:
+    """The `celery worker` command line every test worker uses (all three queues)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "routing,maintenance,webhooks",
+        "-c",
+        str(concurrency),
+        "-n",
+        name,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
 class Worker:
     """A `celery worker` subprocess consuming the routing and maintenance queues."""
 
@@ -48,24 +68,7 @@ class Worker:
     def start(self, timeout: float = 30.0) -> "Worker":
         handle = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "routing,maintenance,webhooks",
-                "-c",
-                str(self.concurrency),
-                "-n",
-                self.name,
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "info",
-            ],
+            [*worker_command(name=self.name, concurrency=self.concurrency), "-l", "info"],
             cwd=ROOT,
             env=worker_env(),
             stdout=handle,

@@ -14,10 +14,8 @@ from pathlib import Path
 import pytest
 from django.db.models import Count
 
-from config.celery import app
 from departments.models import Case, CaseEvent, Department
 from feedback.models import FeedbackItem
-from tests.workers import purge_queues
 
 DONE = ("routed", "triage", "noise")
 
@@ -25,17 +23,6 @@ DONE = ("routed", "triage", "noise")
 @pytest.fixture
 def logs(tmp_path) -> Path:
     return tmp_path
-
-
-@pytest.fixture
-def broker(settings):
-    """Publish to the real broker (the shared test Redis) instead of running in-process."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
-    purge_queues()
-    yield
-    purge_queues()
-    app.conf.task_always_eager = True
 
 
 @pytest.fixture

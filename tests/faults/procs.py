@@ -19,7 +19,7 @@ import redis
 import requests
 from celery import Celery
 
-from tests.workers import ROOT, worker_env
+from tests.workers import ROOT, worker_command, worker_env
 
 SERVER_SETTINGS = "tests.faults.server_settings"
 
@@ -275,22 +275,7 @@ class CeleryProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 40.0) -> "CeleryProcess":
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "routing,maintenance,webhooks",
-            "-c",
-            str(self.concurrency),
-            "-n",
-            self.name,
-            "--without-gossip",
-            "--without-mingle",
-        ]
+        command = worker_command(name=self.name, concurrency=self.concurrency)
         if self.beat:
             schedule = self.log.with_suffix(".beat-schedule")
             command += ["-B", "-s", str(schedule)]

@@ -6,7 +6,6 @@ import time
 import pytest
 from django.db.models import Count
 
-from config.celery import app
 from departments.models import Case, Department
 from feedback.models import FeedbackItem
 from routing.services import items_sweep
@@ -16,17 +15,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 URL = "/api/v1/feedback/"
 DONE = ("routed", "triage", "noise")
-
-
-@pytest.fixture
-def broker(settings):
-    """Send tasks to the real broker instead of running them in-process."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.task_always_eager = False
-    purge_queues()
-    yield
-    purge_queues()
-    app.conf.task_always_eager = True
 
 
 @pytest.fixture
