@@ -355,3 +355,16 @@ def test_grouped_training_validates_by_source_and_with_seen_sources() -> None:
     )
     model = train_model(texts, labels, groups=groups, params=source_only)
     assert "held_out_seen_sources" not in model.metrics
+
+
+def test_explain_many_matches_explain_pair_by_pair(small_model: DepartmentModel) -> None:
+    requests = [
+        ("Where is my order? I want a refund", "support"),
+        ("Where is my order? I want a refund", "product"),  # the same text twice
+        ("The app keeps crashing after the update", "product"),
+        ("", "hr"),  # nothing to explain
+        ("Free prize! Call now to claim", "noise"),
+    ]
+    assert small_model.explain_many(requests, top=4) == [
+        small_model.explain(text, label, top=4) for text, label in requests
+    ]

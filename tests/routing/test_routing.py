@@ -138,14 +138,14 @@ def test_backfilled_items_get_no_sla_clock():
 def test_a_poison_item_is_marked_failed_and_the_rest_are_routed(monkeypatch):
     set_thresholds(0.0, "support")
     good, bad = make_items(["fine post", "poison post"])
-    real = classification.classifier_active().model.explain
+    real = classification.classifier_active().model.explain_many
 
-    def explode(text, label, top=5):
-        if "poison" in text:
+    def explode(requests, top=5):
+        if any("poison" in text for text, _ in requests):
             raise RuntimeError("boom")
-        return real(text, label, top)
+        return real(requests, top)
 
-    monkeypatch.setattr(classification.classifier_active().model, "explain", explode)
+    monkeypatch.setattr(classification.classifier_active().model, "explain_many", explode)
     try:
         items_route(item_ids=[good.pk, bad.pk])
     finally:
