@@ -13,7 +13,8 @@ CONDITIONS_HELP = (
     '"in", "value": ["de"]} · {"field": "sentiment", "op": "below", "value": -0.5} · '
     '{"field": "score", "department": "support", "op": "above", "value": 0.4} · '
     '{"field": "followers", "op": "above", "value": 10000} · {"field": "tag", "op": "has", '
-    '"value": ["complaint"]}'
+    '"value": ["complaint"]}. Words and regexes ignore case; a regex uses RE2 syntax (no '
+    "backreferences or lookaround), so no post can make it run long."
 )
 ACTIONS_HELP = (
     'A JSON list. {"type": "route_to", "department": "support"} · {"type": "never_route_to", '
@@ -97,5 +98,6 @@ class RuleForm(forms.Form):
                 departments=Department.objects.values_list("slug", flat=True),
             )
         except RuleError as exc:
-            raise forms.ValidationError(str(exc)) from exc
+            # Shown under the field it is about (the conditions, say), like a JSON error.
+            self.add_error(exc.field, str(exc))
         return data

@@ -1,11 +1,28 @@
-"""Rule validation, conditions, actions, order and stop; the dry run and the editor page."""
+"""Rule validation, conditions, actions, order and stop; the dry run and the editor page;
+regex conditions that no post can make run long (RE2)."""
+
+import re
+import signal
+import time
+from contextlib import contextmanager
 
 import pytest
+from django.conf import settings
 
 from departments.models import Case, Department
 from feedback.models import FeedbackItem
+from routing.api.views import RuleSerializer
 from routing.models import Rule
-from routing.rules import RuleContext, RuleError, rule_compile, rules_apply
+from routing.rules import (
+    CONDITIONS_MAX,
+    REGEX_MAX_CHARS,
+    REGEX_MAX_REPEAT,
+    WORDS_MAX,
+    RuleContext,
+    RuleError,
+    rule_compile,
+    rules_apply,
+)
 from routing.selectors import rule_dry_run
 from routing.services import items_route
 from tests.factories import FeedbackItemFactory, UserFactory
@@ -114,6 +131,26 @@ def test_followers_condition_is_false_when_unknown():
         ),
         ([{"field": "tag", "op": "has", "value": "x"}], [{"type": "explode"}], "type must be"),
         (
+            [{"field": "body", "op": "regex", "value": "x" * (REGEX_MAX_CHARS + 1)}],
+            ROUTE,
+            f"at most {REGEX_MAX_CHARS} characters",
+        ),
+        (
+            [{"field": "body", "op": "regex", "value": "(?:.{0,10}){100}x"}],
+            ROUTE,
+            f"add up to at most {REGEX_MAX_REPEAT} characters",
+        ),
+        (
+            [{"field": "body", "op": "contains_any", "value": ["w"] * (WORDS_MAX + 1)}],
+            ROUTE,
+            f"at most {WORDS_MAX} words",
+        ),
+        (
+            [{"field": "tag", "op": "has", "value": "x"}] * (CONDITIONS_MAX + 1),
+            ROUTE,
+            f"at most {CONDITIONS_MAX} conditions",
+        ),
+        (
             [{"field": "tag", "op": "has", "value": "x"}],
             [{"type": "add_tag", "tag": "a b"}],
             "a tag is",
@@ -149,6 +186,129 @@ def test_a_tag_added_by_one_rule_is_seen_by_the_next():
     )
     outcome, decided_by = rules_apply([tagger, router], ctx(tags=set()))
     assert outcome.route_to == ["marketing"] and decided_by["marketing"] is router
+
+
+BODY_CHARS = settings.INGEST_MAX_BODY_CHARS
+HOSTILE = "a" * (BODY_CHARS - 1) + "!"
+# Patterns that make a backtracking engine (Python's re) take exponential or high-degree
+# polynomial time in the length of a post like HOSTILE: measured with re, "(a+)+$" doubles
+# with every extra "a" (1.3 s at 24 of them), so a full-length post would never finish.
+CATASTROPHIC = [
+    "(a+)+$",
+    r"(\w+\s?)*$",
+    "^(a|aa)+$",
+    "(a|a)*b",
+    r"^(\w+\s?)+$",
+    "(.*a){12}x",
+]
+
+
+@contextmanager
+def hang_guard(seconds: int):
+    """Fail instead of hanging the suite if matching backtracks after all (re checks for
+    signals while it matches)."""
+
+    def stop(signum, frame):
+        raise TimeoutError(f"still matching after {seconds} s: the regex engine backtracks")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("pattern", CATASTROPHIC)
+def test_a_catastrophic_regex_over_a_hostile_post_finishes_at_once(pattern):
+    rule = compile_rule([{"field": "body", "op": "regex", "value": pattern}], ROUTE)
+    with hang_guard(10):
+        started = time.perf_counter()
+        rule.matches(ctx(text=HOSTILE))
+        elapsed = time.perf_counter() - started
+    assert elapsed < 2, f"{pattern}: {elapsed:.2f} s"
+
+
+def test_the_costliest_rule_allowed_over_a_hostile_post_finishes_at_once():
+    words = [f"{'a' * 50}{i}" for i in range(WORDS_MAX)]
+    conditions = [
+        {"field": "body", "op": "regex", "value": "(a+)+$"},
+        # As many counted repetitions as a regex may hold, each tracked by RE2.
+        {
+            "field": "body",
+            "op": "regex",
+            "value": f"(?:[^x]{{0,10}}){{{REGEX_MAX_REPEAT // 10 - 1}}}x",
+        },
+        {"field": "body", "op": "contains_any", "value": words},
+        {"field": "body", "op": "contains_all", "value": [*words[:-1], "b"]},
+    ] * (CONDITIONS_MAX // 4)
+    # match any and none of them matches: every condition is evaluated.
+    rule = compile_rule(conditions, ROUTE, match="any")
+    with hang_guard(10):
+        started = time.perf_counter()
+        assert not rule.matches(ctx(text=HOSTILE))
+        elapsed = time.perf_counter() - started
+    assert elapsed < 2, f"{elapsed:.2f} s"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(\w+) \1", "backreferences"),
+        (r"(?P<word>\w+) (?P=word)", "backreferences"),
+        ("refund(?= now)", "lookahead and lookbehind"),
+        ("(?<!no )refund", "lookahead and lookbehind"),
+        ("refund(?!ed)", "lookahead and lookbehind"),
+        ("a++", "bad repetition operator"),  # possessive: Python 3.11+ only
+    ],
+)
+def test_regexes_re2_cannot_run_are_refused_with_the_reason(pattern, reason):
+    with pytest.raises(RuleError, match="invalid regular expression") as refused:
+        compile_rule([{"field": "body", "op": "regex", "value": pattern}], ROUTE)
+    assert reason in str(refused.value) and "RE2 syntax" in str(refused.value)
+    assert refused.value.field == "conditions"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("REFUND", "please refund me", True),
+        ("refund", "PLEASE REFUND ME", True),
+        ("café", "CAFÉ CRÈME", True),
+        ("σ", "ΟΔΥΣΣΕΥΣ", True),
+        ("ß", "STRAẞE", True),
+        ("k", "\u212a", True),  # the Kelvin sign folds to k in both engines
+        ("(?-i:REFUND)", "refund", False),
+        ("(?-i:REFUND)", "REFUND", True),
+        (r"order\s*#\d+", "ORDER #12", True),
+    ],
+)
+def test_regex_ignores_case_as_before(pattern, text, expected):
+    assert (
+        compile_rule([{"field": "body", "op": "regex", "value": pattern}], ROUTE).matches(
+            ctx(text=text)
+        )
+        is expected
+    )
+    assert bool(re.search(pattern, text, re.IGNORECASE)) is expected  # what re said
+
+
+@pytest.mark.django_db
+def test_the_rule_serializer_refuses_what_re2_cannot_run_under_the_field():
+    data = {
+        "name": "repeated words",
+        "position": 10,
+        "enabled": True,
+        "match": "all",
+        "conditions": [{"field": "body", "op": "regex", "value": r"(\w+) \1"}],
+        "actions": ROUTE,
+    }
+    serializer = RuleSerializer(data=data)
+    assert not serializer.is_valid()
+    assert "backreferences" in serializer.errors["conditions"][0]
+    data["conditions"] = [{"field": "body", "op": "regex", "value": r"(\w+) (\w+)"}]
+    assert RuleSerializer(data=data).is_valid()
 
 
 @pytest.mark.django_db
@@ -236,6 +396,33 @@ class TestEditorPage:
         assert response.status_code == 200
         assert "invalid regular expression" in response.content.decode()
         assert not Rule.objects.exists()
+
+    def test_unsupported_regex_is_refused_under_the_conditions_field(self, client):
+        self.admin(client)
+        data = self.form(conditions='[{"field": "body", "op": "regex", "value": "(?<!no )refund"}]')
+        response = client.post("/rules/new/", data)
+        assert response.status_code == 200
+        [error] = response.context["form"].errors["conditions"]
+        assert "lookahead and lookbehind" in error and "RE2 syntax" in error
+        assert "lookahead and lookbehind" in response.content.decode()
+        response = client.post("/rules/new/dry-run/", data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "lookahead and lookbehind" in response.content.decode()
+        assert not Rule.objects.exists()
+
+    def test_dry_run_of_a_catastrophic_regex_over_hostile_posts_finishes_at_once(self, client):
+        self.admin(client)
+        scores = {"product": 0.1, "support": 0.2, "hr": 0.0, "marketing": 0.1, "noise": 0.1}
+        for _ in range(20):
+            FeedbackItemFactory(body=HOSTILE, state=FeedbackItem.State.TRIAGE, scores=scores)
+        data = self.form(conditions='[{"field": "body", "op": "regex", "value": "(a+)+$"}]')
+        with hang_guard(20):
+            started = time.perf_counter()
+            response = client.post("/rules/new/dry-run/", data, HTTP_HX_REQUEST="true")
+            elapsed = time.perf_counter() - started
+        assert response.status_code == 200
+        assert "Of the last 20 routed items, <strong>0</strong> match" in response.content.decode()
+        assert elapsed < 2, f"{elapsed:.2f} s"
 
     def test_dry_run_fragment_via_htmx(self, client):
         self.admin(client)
