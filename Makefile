@@ -48,13 +48,12 @@ test: install services
 model: install .env
 	$(PY) manage.py train_classifier --data $(DATA) --out routing/artifacts/default.npz
 
-# Figures, not tests: classifier speed, ingest throughput and POST-to-routed time, and page
-# latency on a seeded store (BENCH_ITEMS items; seeding a million takes about 5 minutes).
+# Figures, not tests: one table, every figure next to the platform's own ceiling measured in
+# the same run (ingest, drain, POST-to-routed, classification, pages at BENCH_ITEMS items,
+# memory). Seeding a million items takes about 5 minutes the first time; the run ~10 more.
 BENCH_ITEMS ?= 1000000
 bench: install services .env
-	$(PY) bench/bench_classifier.py --model routing/artifacts/default.npz
-	$(PY) bench/ingest_e2e.py
-	$(PY) bench/pages.py --seed-items $(BENCH_ITEMS)
+	$(PY) bench/run_all.py --seed-items $(BENCH_ITEMS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -9,21 +9,18 @@ support and product, warms up, then times sequential GETs and prints p50/p95/p99
 """
 
 import argparse
+import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import CEILING_SETTINGS, gunicorn, percentile, processes  # noqa: E402
+
 PORT = 8766
 PASSWORD = "bench-password-123"  # noqa: S105 (a throwaway bench user)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -36,9 +33,26 @@ def main() -> None:
         default=0,
         help="Seed until the store holds at least this many items.",
     )
+    parser.add_argument("--json", type=Path, help="also write the timings here")
     args = parser.parse_args()
-    os.environ["BENCH_DATABASE_URL"] = args.database_url
-    from bench.common import gunicorn, processes, setup_django
+    timings = measure_pages(
+        database_url=args.database_url, count=args.requests, seed_items=args.seed_items
+    )
+    if args.json:
+        args.json.write_text(json.dumps(timings))
+    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for name, values in timings.items():
+        print(
+            f"{name:<24}{percentile(values, 50):>9.1f}"
+            f"{percentile(values, 95):>9.1f}{percentile(values, 99):>9.1f}"
+        )
+
+
+def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str, list[float]]:
+    """Timings (ms) of sequential GETs per page, the bench-only minimal logged-in page first
+    (the floor: the same gunicorn, middleware and session, no work)."""
+    os.environ["BENCH_DATABASE_URL"] = database_url
+    from bench.common import setup_django
 
     setup_django()
     from datetime import timedelta
@@ -52,7 +66,7 @@ def main() -> None:
     from departments.rollups import rollups_refresh
     from feedback.models import FeedbackItem
 
-    missing = args.seed_items - FeedbackItem.objects.count()
+    missing = seed_items - FeedbackItem.objects.count()
     if missing > 0:
         call_command("seed_load", items=missing)
     items = FeedbackItem.objects.count()
@@ -71,7 +85,7 @@ def main() -> None:
             user=user, department=Department.objects.get(slug=slug), defaults={"role": "manager"}
         )
     base = f"http://127.0.0.1:{PORT}"
-    with processes(gunicorn(PORT), ready_url=f"{base}/login/"):
+    with processes(gunicorn(PORT, settings=CEILING_SETTINGS), ready_url=f"{base}/login/"):
         session = requests.Session()
         session.get(f"{base}/login/")
         session.post(
@@ -84,6 +98,7 @@ def main() -> None:
             headers={"Referer": base},
         )
         pages = [
+            ("minimal page", "/bench/minimal-page/"),
             ("queue page", "/queue/support/"),
             ("queue page, search", "/queue/support/?q=refund"),
             ("queue page, filtered", "/queue/support/?priority=urgent&sla=overdue"),
@@ -97,21 +112,18 @@ def main() -> None:
             .values_list("pk", flat=True)
             .first()
         )
-        print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+        timings: dict[str, list[float]] = {}
         for name, path in pages:
             path = path or f"/items/{item_id}/"
             for _ in range(5):
                 session.get(base + path).raise_for_status()
-            timings = []
-            for _ in range(args.requests):
+            timings[name] = []
+            for _ in range(count):
                 t = time.perf_counter()
                 response = session.get(base + path)
-                timings.append((time.perf_counter() - t) * 1000)
+                timings[name].append((time.perf_counter() - t) * 1000)
                 response.raise_for_status()
-            print(
-                f"{name:<24}{statistics.median(timings):>9.1f}"
-                f"{percentile(timings, 95):>9.1f}{percentile(timings, 99):>9.1f}"
-            )
+    return timings
 
 
 if __name__ == "__main__":
