@@ -25,6 +25,7 @@ MONEY_TOKEN = "_money_"  # noqa: S105
 EMOJI_TOKEN = "_emoji_"  # noqa: S105
 SMILE_TOKEN = "_smile_"  # noqa: S105
 FROWN_TOKEN = "_frown_"  # noqa: S105
+SUPPORT_HANDLE_TOKEN = "_support_handle_"  # noqa: S105
 
 PLACEHOLDER_TOKENS = frozenset(
     {
@@ -37,6 +38,7 @@ PLACEHOLDER_TOKENS = frozenset(
         EMOJI_TOKEN,
         SMILE_TOKEN,
         FROWN_TOKEN,
+        SUPPORT_HANDLE_TOKEN,
     }
 )
 
@@ -50,7 +52,13 @@ _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 # A run of @handles at the very start is the addressee of a reply ("@united my bag ...");
 # it names the company being written to, which is not evidence of a department.
 _LEADING_HANDLES = re.compile(r"^(?:\s*(?:rt\s+)?[.@]?@\w+[:,]?)+\s*", re.IGNORECASE)
+# ... unless the addressee is a help desk (@AppleSupport, @AmazonHelp, @SpotifyCares,
+# @Uber_Support): writing to one is itself evidence of a support request, on any brand.
+_SUPPORT_HANDLE = re.compile(r"@\w*(?:support|help|care|cares|service|assist)\w*", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
+# Redaction and template slots ("XXXX", "XX/XX/2024", "{{Order Number}}", "<name>") keep
+# their words where they have any and lose the marks; a run of X's is no word at all.
+_REDACTED = re.compile(r"\bX{2,}\b")
 _RETWEET = re.compile(r"^\s*rt\b\s*:?", re.IGNORECASE)
 _HASHTAG = re.compile(r"#(\w+)")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -101,6 +109,10 @@ def _split_hashtag(match: re.Match[str]) -> str:
     return " " + _CAMEL.sub(" ", match.group(1)) + " "
 
 
+def _drop_addressee(match: re.Match[str]) -> str:
+    return f" {SUPPORT_HANDLE_TOKEN} " if _SUPPORT_HANDLE.search(match.group(0)) else " "
+
+
 def normalize_text(text: str) -> str:
     """Return a lower-cased, space-separated token string with source artefacts removed."""
     text = html.unescape(text or "")
@@ -108,7 +120,8 @@ def normalize_text(text: str) -> str:
     text = _EMAIL.sub(f" {EMAIL_TOKEN} ", text)
     text = _URL.sub(f" {URL_TOKEN} ", text)
     text = _RETWEET.sub(" ", text)
-    text = _LEADING_HANDLES.sub(" ", text)
+    text = _LEADING_HANDLES.sub(_drop_addressee, text)
+    text = _REDACTED.sub(" ", text)
     text = _PLACEHOLDER_USER.sub(f" {USER_TOKEN} ", text)
     text = _HANDLE.sub(f" {USER_TOKEN} ", text)
     text = _HASHTAG.sub(_split_hashtag, text)

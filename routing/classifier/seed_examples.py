@@ -126,6 +126,9 @@ SEED_EXAMPLES: dict[str, tuple[str, ...]] = {
         "Where can I find my order number?",
         "The store refused my return even with a receipt",
         "I was promised a call back and nobody called",
+        "@AcmeSupport my phone keeps restarting since the update, what should I do?",
+        "@ShopHelp the app will not let me pay, can you check my account?",
+        "@BankCares my transfer has been pending for three days",
     ),
     "hr": (
         "Are you hiring? I would love to join your team",

@@ -107,6 +107,9 @@ def small_model() -> DepartmentModel:
         ("I can't log in 😡 help??", "i cant log in _emoji_ help ?"),
         ("Great place. - Good pay - Nice team", "great place good pay nice team"),
         ("mail me at jo@example.org :)", "mail me at _email_ _smile_"),
+        ("@AppleSupport my phone died", "_support_handle_ my phone died"),
+        ("@united @Uber_Support hi @SpotifyCares", "_support_handle_ hi _user_"),
+        ("I paid XXXX on XX/XX/2019 for {{Order Number}}", "i paid on _num_ for order number"),
         ("", ""),
     ],
 )
