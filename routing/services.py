@@ -15,7 +15,7 @@ from config import metrics
 from departments.models import Case, CaseEvent, Department
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
-from routing.classifier import DepartmentModel
+from routing.classifier.model import ScoredBatch
 from routing.dispatch import routing_enqueue
 from routing.enrichment import Signals, signals_compute
 from routing.models import Rule
@@ -140,10 +140,11 @@ def items_decide(
 ) -> list[Decision]:
     """Classify a batch in one model call, then decide item by item. Writes nothing."""
     model = classifier.model
-    probabilities = model.predict_proba([item.body for item in items]) if items else []
+    # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
+    scored = model.score_batch([item.body for item in items])
     thresholds = thresholds_for(classifier, departments)
     decisions = []
-    for item, row in zip(items, probabilities, strict=True):
+    for item, row in zip(items, scored.proba, strict=True):
         scores = {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
         followers = item.author.followers if item.author_id else None
         signals = signals_compute(text=item.body, followers=followers, language=item.language)
@@ -157,27 +158,21 @@ def items_decide(
                 rules=rules,
             )
         )
-    _explain(items, decisions, model=model, thresholds=thresholds)
+    _explain(decisions, scored=scored, thresholds=thresholds)
     return decisions
 
 
 def _explain(
-    items: Sequence[FeedbackItem],
-    decisions: Sequence[Decision],
-    *,
-    model: DepartmentModel,
-    thresholds: dict[str, float],
+    decisions: Sequence[Decision], *, scored: ScoredBatch, thresholds: dict[str, float]
 ) -> None:
     """Attach "the words that pushed it" to every case the model opens, in one model call."""
     wanted = [
-        (item, decision, slug)
-        for item, decision in zip(items, decisions, strict=True)
+        (row, decision, slug)
+        for row, decision in enumerate(decisions)
         for slug, (routed_by, *_) in decision.targets.items()
         if routed_by == "model"
     ]
-    explanations = model.explain_many(
-        [(item.body, slug) for item, _, slug in wanted], top=EXPLAIN_TERMS
-    )
+    explanations = scored.explain([(row, slug) for row, _, slug in wanted], top=EXPLAIN_TERMS)
     for (_, decision, slug), terms in zip(wanted, explanations, strict=True):
         routed_by, rule, score, _ = decision.targets[slug]
         decision.targets[slug] = (

@@ -75,14 +75,23 @@ class DepartmentModel:
         """Raw linear scores, shape (n, n_labels); larger means more likely."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        features = self._features(list(texts))
+        return self._linear(self._features(list(texts)))
+
+    def _linear(self, features) -> np.ndarray:
         return np.asarray(features @ self.coef.T) + self.intercept
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1."""
-        scores = self.decision_function(texts).astype(np.float64)
+        return self._calibrated(self.decision_function(texts))
+
+    def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         slope, offset = self.calibration[:, 0], self.calibration[:, 1]
-        return _sigmoid(scores * slope + offset)
+        return _sigmoid(scores.astype(np.float64) * slope + offset)
+
+    def score_batch(self, texts: list[str]) -> ScoredBatch:
+        """`predict_proba` for a batch, keeping its features so that the same batch can be
+        explained without computing them again (routing scores, then explains its cases)."""
+        return ScoredBatch(self, list(texts))
 
     def predict(self, texts: list[str]) -> list[str]:
         proba = self.predict_proba(texts)
@@ -102,57 +111,12 @@ class DepartmentModel:
     def explain_many(
         self, requests: Sequence[tuple[str, str]], top: int = 5
     ) -> list[list[tuple[str, float]]]:
-        """`explain` for many (text, label) pairs at once, in the same order.
-
-        Routing explains every case the model opens. One pair at a time cost ~9 ms, nearly
-        all of it fixed overhead (sparse matrices and a hasher built for a single row), so
-        the batch does one feature pass and one hashing pass for all of its texts. The
-        arithmetic per pair is the one `explain` always did, so the terms are identical.
-        """
-        label_rows = [self.labels.index(label) for _, label in requests]
-        # One post reaching several departments is explained once per department.
-        normalized = {text: normalize_text(text) for text, _ in requests}
-        texts = [text for text, norm in normalized.items() if norm]
-        if not texts:
-            return [[] for _ in requests]
+        """`explain` for many (text, label) pairs at once, in the same order (see
+        ScoredBatch.explain); a text asked about for several labels is featurized once."""
+        texts = list(dict.fromkeys(text for text, _ in requests))
         position = {text: i for i, text in enumerate(texts)}
-        features = tfidf(
-            self._counts.transform([normalized[t] for t in texts]), self.idf, self.feature_config
-        )
-        word_analyzer = self._counts.word_analyzer()
-        terms_by_text = [list(dict.fromkeys(word_analyzer(normalized[t]))) for t in texts]
-        term_indices = _split(
-            self._counts.word_index([term for terms in terms_by_text for term in terms]),
-            [len(terms) for terms in terms_by_text],
-        )
-        tokens_by_text = [word_tokens(normalized[t]) for t in texts]
-        grams_by_word = self._char_grams_by_word(tokens_by_text)
-
-        explanations = []
-        for (text, _), row in zip(requests, label_rows, strict=True):
-            i = position.get(text)
-            if i is None:
-                explanations.append([])
-                continue
-            start, end = features.indptr[i], features.indptr[i + 1]
-            columns = features.indices[start:end]
-            # float32 product widened to float64, exactly as a dense row would hold it.
-            values = (features.data[start:end] * self.coef[row, columns]).astype(np.float64)
-            contribution = dict(zip(columns.tolist(), values.tolist(), strict=True))
-            scores = {
-                term: contribution.get(idx, 0.0)
-                for term, idx in zip(terms_by_text[i], term_indices[i].tolist(), strict=True)
-            }
-            for word, share in self._char_shares(
-                tokens_by_text[i], grams_by_word, contribution
-            ).items():
-                scores[word] = scores.get(word, 0.0) + share
-            for term, share in self._lexicon_shares(normalized[text], contribution).items():
-                scores[term] = scores.get(term, 0.0) + share
-            ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-            ranked = [(term, round(float(value), 4)) for term, value in ranked if value != 0.0]
-            explanations.append(ranked[:top])
-        return explanations
+        batch = self.score_batch(texts)
+        return batch.explain([(position[text], label) for text, label in requests], top=top)
 
     def _char_grams_by_word(self, tokens_by_text: list[list[str]]) -> dict[str, Counter]:
         """Each distinct word's char n-gram buckets with their counts, hashed in one call."""
@@ -247,3 +211,69 @@ class DepartmentModel:
                 metrics=meta["metrics"],
                 training_summary=meta["training_summary"],
             )
+
+
+class ScoredBatch:
+    """One batch's probabilities (`proba`, as predict_proba gives them), and explanations
+    drawn from the same features."""
+
+    def __init__(self, model: DepartmentModel, texts: list[str]) -> None:
+        self._model = model
+        self.normalized = [normalize_text(text) for text in texts]
+        if not texts:
+            self._features = None
+            self.proba = np.zeros((0, len(model.labels)))
+            return
+        counts = model._counts.transform(self.normalized)
+        self._features = tfidf(counts, model.idf, model.feature_config)
+        self.proba = model._calibrated(model._linear(self._features))
+
+    def explain(
+        self, requests: Sequence[tuple[int, str]], top: int = 5
+    ) -> list[list[tuple[str, float]]]:
+        """For each (row in the batch, label), the terms that pushed the label's score most,
+        as `DepartmentModel.explain` gives them.
+
+        One pair at a time cost ~9 ms, nearly all of it fixed overhead (sparse matrices and
+        a hasher built for a single row); here the features are the batch's own and all
+        terms are hashed in one call. The arithmetic per pair is the one `explain` always
+        did, so the terms are identical.
+        """
+        model = self._model
+        label_rows = [model.labels.index(label) for _, label in requests]
+        rows = [row for row in dict.fromkeys(row for row, _ in requests) if self.normalized[row]]
+        word_analyzer = model._counts.word_analyzer()
+        terms_by_row = {
+            row: list(dict.fromkeys(word_analyzer(self.normalized[row]))) for row in rows
+        }
+        flat = [term for row in rows for term in terms_by_row[row]]
+        indices = _split(model._counts.word_index(flat), [len(terms_by_row[r]) for r in rows])
+        term_indices = dict(zip(rows, indices, strict=True))
+        tokens_by_row = {row: word_tokens(self.normalized[row]) for row in rows}
+        grams_by_word = model._char_grams_by_word(list(tokens_by_row.values()))
+
+        explanations = []
+        features = self._features
+        for (row, _), label_row in zip(requests, label_rows, strict=True):
+            if row not in term_indices:
+                explanations.append([])
+                continue
+            start, end = features.indptr[row], features.indptr[row + 1]
+            columns = features.indices[start:end]
+            # float32 product widened to float64, exactly as a dense row would hold it.
+            values = (features.data[start:end] * model.coef[label_row, columns]).astype(np.float64)
+            contribution = dict(zip(columns.tolist(), values.tolist(), strict=True))
+            scores = {
+                term: contribution.get(idx, 0.0)
+                for term, idx in zip(terms_by_row[row], term_indices[row].tolist(), strict=True)
+            }
+            shares = model._char_shares(tokens_by_row[row], grams_by_word, contribution)
+            for word, share in shares.items():
+                scores[word] = scores.get(word, 0.0) + share
+            lexicon = model._lexicon_shares(self.normalized[row], contribution)
+            for term, share in lexicon.items():
+                scores[term] = scores.get(term, 0.0) + share
+            ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+            ranked = [(term, round(float(value), 4)) for term, value in ranked if value != 0.0]
+            explanations.append(ranked[:top])
+        return explanations

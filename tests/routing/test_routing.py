@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from departments.models import Case, CaseEvent, Department
 from feedback.models import FeedbackItem
-from routing import classification
+from routing import classification, services
 from routing.models import Rule
 from routing.services import items_route, items_sweep
 from tests.factories import AuthorFactory, FeedbackItemFactory
@@ -138,18 +138,15 @@ def test_backfilled_items_get_no_sla_clock():
 def test_a_poison_item_is_marked_failed_and_the_rest_are_routed(monkeypatch):
     set_thresholds(0.0, "support")
     good, bad = make_items(["fine post", "poison post"])
-    real = classification.classifier_active().model.explain_many
+    real = services.signals_compute
 
-    def explode(requests, top=5):
-        if any("poison" in text for text, _ in requests):
+    def explode(*, text, **kwargs):
+        if "poison" in text:
             raise RuntimeError("boom")
-        return real(requests, top)
+        return real(text=text, **kwargs)
 
-    monkeypatch.setattr(classification.classifier_active().model, "explain_many", explode)
-    try:
-        items_route(item_ids=[good.pk, bad.pk])
-    finally:
-        classification._loaded = None
+    monkeypatch.setattr(services, "signals_compute", explode)
+    items_route(item_ids=[good.pk, bad.pk])
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.state == FeedbackItem.State.ROUTED
