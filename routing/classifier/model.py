@@ -58,6 +58,9 @@ class DepartmentModel:
         # float32 everywhere: halves memory and makes save/load round-trips exact.
         self.idf = np.ascontiguousarray(idf, dtype=np.float32)
         self.coef = np.ascontiguousarray(coef, dtype=np.float32)
+        # Scoring multiplies sparse rows by coef.T; scipy copies a transposed (Fortran-order)
+        # operand on every call, ~5 ms for 2**19 x 5. A C-order copy (10 MB) once instead.
+        self._coef_t = np.ascontiguousarray(self.coef.T)
         self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
         self.calibration = np.ascontiguousarray(calibration, dtype=np.float32)
         self.thresholds = {label: float(thresholds[label]) for label in self.labels}
@@ -78,7 +81,7 @@ class DepartmentModel:
         return self._linear(self._features(list(texts)))
 
     def _linear(self, features) -> np.ndarray:
-        return np.asarray(features @ self.coef.T) + self.intercept
+        return np.asarray(features @ self._coef_t) + self.intercept
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1."""
