@@ -45,7 +45,9 @@ test: install services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Rebuild the shipped classifier from the labelled data (read in place, never copied).
-model: install .env
+# Needs the database although it writes a file: Django's model checks ask PostgreSQL
+# about the generated search columns before any command runs.
+model: db
 	$(PY) manage.py train_classifier --data $(DATA) --out routing/artifacts/default.npz
 
 # Figures, not tests: one table, every figure next to the platform's own ceiling measured in

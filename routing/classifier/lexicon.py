@@ -37,7 +37,8 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
     ),
     "support": _entries(
         """
-        _support_handle_ help please_help assist assistance question how_do how_can how_to why_is where_is
+        _support_handle_ help please_help assist assistance question how_do how_can how_to
+        why_is where_is
         cant cannot unable issue problem problems account password reset locked blocked
         refund refunds charge charged charges fee fees payment paid bill billing invoice
         order orders delivery delivered shipping shipped tracking package parcel arrived
