@@ -1,13 +1,45 @@
+from django import forms
 from django.contrib import admin, messages
 
+from departments.models import Department
 from routing.classification import classifier_activate
 from routing.models import ClassifierVersion, Rule
+from routing.rules import RuleError, rule_compile
+
+
+class RuleAdminForm(forms.ModelForm):
+    """The same check as the rule editor, so the admin cannot save a rule that the workers
+    would refuse to load (an RE2-unsupported regex, an unknown department, ...)."""
+
+    class Meta:
+        model = Rule
+        fields = ["name", "position", "enabled", "match", "conditions", "actions"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            rule_compile(
+                pk=self.instance.pk,
+                name=data["name"],
+                match=data["match"],
+                conditions=data["conditions"],
+                actions=data["actions"],
+                departments=Department.objects.values_list("slug", flat=True),
+            )
+        except RuleError as exc:
+            field = exc.field if exc.field in self.fields else None
+            self.add_error(field, str(exc))
+        return data
 
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
     """Rules are best edited in the rule editor (/rules/), which validates and dry-runs."""
 
+    form = RuleAdminForm
+    readonly_fields = ["created_by", "created_at", "updated_at"]
     list_display = ["name", "position", "enabled", "match", "updated_at"]
     list_editable = ["position", "enabled"]
     list_filter = ["enabled"]

@@ -29,3 +29,31 @@ def test_rollback_to_an_earlier_classifier_version(client):
     assert ClassifierVersion.objects.get(active=True).version == "older-v1"
     client.post(url, {"action": "activate", "_selected_action": [current.pk]})
     assert ClassifierVersion.objects.get(active=True).version == current.version
+
+
+def _rule_post(conditions: str) -> dict:
+    return {
+        "name": "Refunds",
+        "position": 10,
+        "enabled": "on",
+        "match": "all",
+        "conditions": conditions,
+        "actions": '[{"type": "route_to", "department": "support"}]',
+    }
+
+
+def test_admin_refuses_a_rule_the_workers_could_not_run(client):
+    from routing.models import Rule
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    url = reverse("admin:routing_rule_add")
+    lookbehind = '[{"field": "body", "op": "regex", "value": "(?<=order )\\\\d+"}]'
+    response = client.post(url, _rule_post(lookbehind))
+    assert response.status_code == 200
+    assert "RE2" in response.content.decode()
+    assert not Rule.objects.filter(name="Refunds").exists()
+
+    plain = '[{"field": "body", "op": "regex", "value": "order \\\\d+"}]'
+    response = client.post(url, _rule_post(plain))
+    assert response.status_code == 302
+    assert Rule.objects.filter(name="Refunds").exists()
