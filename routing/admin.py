@@ -1,10 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 
-from departments.models import Department
 from routing.classification import classifier_activate
+from routing.forms import rule_form_check
 from routing.models import ClassifierVersion, Rule
-from routing.rules import RuleError, rule_compile
 
 
 class RuleAdminForm(forms.ModelForm):
@@ -17,20 +16,8 @@ class RuleAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if self.errors:
-            return data
-        try:
-            rule_compile(
-                pk=self.instance.pk,
-                name=data["name"],
-                match=data["match"],
-                conditions=data["conditions"],
-                actions=data["actions"],
-                departments=Department.objects.values_list("slug", flat=True),
-            )
-        except RuleError as exc:
-            field = exc.field if exc.field in self.fields else None
-            self.add_error(field, str(exc))
+        if not self.errors:
+            rule_form_check(self, pk=self.instance.pk)
         return data
 
 

@@ -86,18 +86,25 @@ class RuleForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if self.errors:
-            return data
-        try:
-            self.compiled = rule_compile(
-                pk=self.rule.pk if self.rule else None,
-                name=data["name"],
-                match=data["match"],
-                conditions=data["conditions"],
-                actions=data["actions"],
-                departments=Department.objects.values_list("slug", flat=True),
-            )
-        except RuleError as exc:
-            # Shown under the field it is about (the conditions, say), like a JSON error.
-            self.add_error(exc.field, str(exc))
+        if not self.errors:
+            self.compiled = rule_form_check(self, pk=self.rule.pk if self.rule else None)
         return data
+
+
+def rule_form_check(form: forms.BaseForm, *, pk: int | None):
+    """Compile the rule in a valid form's cleaned data (the same check the workers make
+    when they load rules) or add the error under the field it is about, the conditions
+    say, as for a JSON error. Returns the compiled rule, or None."""
+    data = form.cleaned_data
+    try:
+        return rule_compile(
+            pk=pk,
+            name=data["name"],
+            match=data["match"],
+            conditions=data["conditions"],
+            actions=data["actions"],
+            departments=Department.objects.values_list("slug", flat=True),
+        )
+    except RuleError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        return None
