@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from routing.classification import classifier_active
@@ -29,7 +30,7 @@ def warm_up() -> None:
     max_retries=8,
 )
 def route_items(item_ids: list[int]) -> dict:
-    summary = items_route(item_ids=item_ids)
+    summary = items_route(item_ids=item_ids, fill_to=settings.ROUTING_BATCH_SIZE)
     return {
         "routed": summary.routed,
         "triage": summary.triage,

@@ -27,6 +27,9 @@ ROUTE_ITEMS = "routing.tasks.route_items"
 
 
 def start_worker(settings, logs, *, delay: float = 0.0, concurrency: int = 1, name="fault", **env):
+    # The worker fills a small batch up to ROUTING_BATCH_SIZE with other waiting items; it
+    # gets the drill's batch size, as web and worker share one environment in production.
+    env.setdefault("ROUTING_BATCH_SIZE", settings.ROUTING_BATCH_SIZE)
     return CeleryProcess(
         env=process_env(FAULT_ROUTING_DELAY_SECONDS=delay, **env),
         broker_url=settings.CELERY_BROKER_URL,

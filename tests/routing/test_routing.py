@@ -84,6 +84,25 @@ def test_routing_twice_creates_nothing_twice():
     assert items_route(item_ids=ids).skipped == 2
 
 
+def test_a_small_batch_fills_up_with_other_waiting_items_oldest_first():
+    items = make_items([f"Where is my parcel number {i}?" for i in range(5)])
+    mine, *waiting = items
+    summary = items_route(item_ids=[mine.pk], fill_to=3)
+    states = dict(FeedbackItem.objects.values_list("pk", "state"))
+    # Its own item and the two oldest others are decided; the rest wait for their tasks.
+    assert sorted(summary.item_ids) == sorted([mine.pk, waiting[0].pk, waiting[1].pk])
+    assert all(states[i.pk] != FeedbackItem.State.RECEIVED for i in (mine, *waiting[:2]))
+    assert all(states[i.pk] == FeedbackItem.State.RECEIVED for i in waiting[2:])
+    # The tasks of the items already taken find nothing left to do.
+    assert items_route(item_ids=[waiting[0].pk], fill_to=0).skipped == 1
+
+
+def test_without_fill_to_only_the_given_items_are_routed():
+    items = make_items(["Refund please", "Where is my order?"])
+    items_route(item_ids=[items[0].pk])
+    assert FeedbackItem.objects.get(pk=items[1].pk).state == FeedbackItem.State.RECEIVED
+
+
 def test_rule_routes_blocks_tags_and_sets_priority():
     set_thresholds(0.0, "support", "product")
     set_thresholds(1.01, "hr", "marketing")
@@ -159,7 +178,9 @@ def test_sweeper_reenqueues_only_old_received_items(settings):
     FeedbackItem.objects.filter(pk=old.pk).update(
         received_at=timezone.now() - timezone.timedelta(minutes=5)
     )
-    # Celery is eager in unit tests: the sweep routes right away.
+    # Celery is eager in unit tests: the sweep routes right away. Batches of one, so the
+    # task does not fill up with the fresh item (test_a_small_batch_fills_up_...).
+    settings.ROUTING_BATCH_SIZE = 1
     assert items_sweep() == 1
     old.refresh_from_db()
     fresh.refresh_from_db()
