@@ -26,6 +26,9 @@ MIN_THRESHOLD = 0.5
 MIN_ROUTED_FOR_THRESHOLD = 5
 # When a label has no reachable threshold nothing is auto-routed to it.
 UNREACHABLE_THRESHOLD = 1.0
+# With pooled held-out predictions (sources unseen + seen), thresholds must reach the target
+# plus this share of what is left up to 1 (0.9 -> 0.96); see train_model.
+POOLED_TARGET_SHARE_OF_HEADROOM = 0.6
 # Group name of the hand-written seed examples (seed_examples.py) among the sources.
 SEED_GROUP = "_seed_examples"
 
@@ -358,10 +361,12 @@ def train_model(
             target_precision = params.unseen_source_fallback_precision
         elif len(parts) == 2:
             # Half of the pooled predictions come from seen sources, where precision is
-            # near 1; asking the pool for the midpoint between the target and 1 (0.95)
-            # asks the unseen-source half for roughly the target itself. With the plain
-            # target (0.9) the unseen-source half only reached ~0.82.
-            target_precision = (params.target_precision + 1.0) / 2.0
+            # near 1, so the pool must ask for more than the target to hold the unseen-
+            # source half to it. With the plain target (0.9) that half reached ~0.82; with
+            # the midpoint to 1 (0.95), 0.88; with 60 % of the way to 1 (0.96), 0.90.
+            target_precision = params.target_precision + (1.0 - params.target_precision) * (
+                POOLED_TARGET_SHARE_OF_HEADROOM
+            )
     cv_scheme = " + ".join(schemes) or "none (too few rows per department)"
     metrics["validation"] = cv_scheme
 
