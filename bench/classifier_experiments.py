@@ -152,8 +152,12 @@ def package_model(
     *,
     params: TrainParams | None = None,
     seeds: float = 0.0,
+    seed_rows=None,
 ):
-    """The package's own feature pipeline and linear fit (no calibration: top-1 only)."""
+    """The package's own feature pipeline and linear fit (no calibration: top-1 only).
+
+    With `seeds` > 0 the seed examples join the training side at that share of each
+    department's weight: `data`'s own seed examples, or the rows `seed_rows` names."""
     params = params or TrainParams()
     counts = data.counts(params.features)
     n_real = len(data.texts)
@@ -162,10 +166,14 @@ def package_model(
     groups = [data.sources[i] for i in train]
     weights = T.balanced_weights(labels, groups, None, params.source_balance)
     if seeds > 0:
-        seed_index = np.arange(n_real, n_real + len(data.seed_texts))
-        train_rows = np.concatenate([train_rows, seed_index])
-        weights = T.add_seed_weights(weights, labels, list(data.seed_labels), seeds)
-        labels = labels + list(data.seed_labels)
+        if seed_rows is None:
+            seed_rows = np.arange(n_real, n_real + len(data.seed_texts))
+            seed_labels = list(data.seed_labels)
+        else:
+            seed_labels = [data.labels[i] for i in seed_rows]
+        train_rows = np.concatenate([train_rows, seed_rows]).astype(np.int64)
+        weights = T.add_seed_weights(weights, labels, seed_labels, seeds)
+        labels = labels + seed_labels
     targets = np.array([LABELS.index(x) for x in labels])
     idf = fit_idf(counts[train_rows], params.features)
     coef, intercept = T._fit_linear(

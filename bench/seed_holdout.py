@@ -35,12 +35,11 @@ from bench.classifier_experiments import (  # noqa: E402
     Data,
     _p,
     load,
+    package_model,
     plain_baseline,
 )
 from routing.classifier import LABELS, TrainParams  # noqa: E402
-from routing.classifier import training as T  # noqa: E402
 from routing.classifier.evaluation import evaluate_proba  # noqa: E402
-from routing.classifier.features import fit_idf, tfidf  # noqa: E402
 
 
 def seeds_as_rows(data: Data) -> tuple[np.ndarray, np.ndarray]:
@@ -53,22 +52,6 @@ def seeds_as_rows(data: Data) -> tuple[np.ndarray, np.ndarray]:
     data.seed_texts, data.seed_labels = [], []  # nothing is added behind the harness's back
     data._normalized = None
     return np.arange(n_real), np.arange(n_real, len(data.texts))
-
-
-def fit_and_score(data: Data, train, test, params: TrainParams, seed_rows, share: float):
-    """The package's fit on `train` (+ `seed_rows` at `share` of each department's weight)."""
-    counts = data.counts(params.features)
-    labels = [data.labels[i] for i in train]
-    weights = T.balanced_weights(
-        labels, [data.sources[i] for i in train], None, params.source_balance
-    )
-    weights = T.add_seed_weights(weights, labels, [data.labels[i] for i in seed_rows], share)
-    rows = np.concatenate([train, seed_rows]).astype(np.int64)
-    idf = fit_idf(counts[rows], params.features)
-    coef, intercept = T._fit_linear(
-        tfidf(counts[rows], idf, params.features), data.targets[rows], weights, params, 42
-    )
-    return T._scores(tfidf(counts[np.asarray(test)], idf, params.features), coef, intercept)
 
 
 def line(name: str, scores: np.ndarray, truth: list[str]) -> str:
@@ -88,19 +71,23 @@ def main() -> None:
     data = Data(*load(args.data))
     real, seeds = seeds_as_rows(data)
     truth = [data.labels[i] for i in seeds]
-    none = np.zeros(0, dtype=np.int64)
     share = TrainParams().seed_share
     print(f"{len(real)} dataset rows, {len(seeds)} hand-written seed examples")
     print(line("unseen: plain baseline", plain_baseline(data, real, seeds), truth), flush=True)
     for C in args.C:
-        scores = fit_and_score(data, real, seeds, _p(C=C), none, 0.0)
+        scores = package_model(data, real, seeds, params=_p(C=C))
         print(line(f"unseen: package, C {C}", scores, truth), flush=True)
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)
     for C in args.C:
         scores = np.zeros((len(seeds), len(LABELS)))
         for train_half, test_half in folds.split(seeds, data.targets[seeds]):
-            scores[test_half] = fit_and_score(
-                data, real, seeds[test_half], _p(C=C), seeds[train_half], share
+            scores[test_half] = package_model(
+                data,
+                real,
+                seeds[test_half],
+                params=_p(C=C),
+                seeds=share,
+                seed_rows=seeds[train_half],
             )
         print(line(f"2-fold: shipped recipe, C {C}", scores, truth), flush=True)
 
