@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from departments.models import Case, CaseEvent, Department, Membership, Note
 from feedback.models import FeedbackItem
+from routing.labels import NOISE, label_record
+from routing.models import RoutingLabel
 from webhooks.payloads import payload_case_handoff, payload_case_status_changed
 from webhooks.services import webhook_emit
 
@@ -156,6 +158,7 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
             note=note,
             data={"from": before, "to": status, "reason": reason},
         )
+        _label_status(locked, status, reason, actor)
         webhook_emit(
             event="case.status_changed",
             payload=payload_case_status_changed(
@@ -165,6 +168,26 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
             backfill=locked.item.backfill,
         )
     return locked
+
+
+def _label_status(case: Case, status: str, reason: str, actor) -> None:
+    """Closing a case says something about where its item belongs."""
+    slug = case.department.slug
+    if status == Case.Status.DISMISSED and reason == "wrong_department":
+        label_record(item_id=case.item_id, actor=actor, action="dismissed", negative=[slug])
+    elif status == Case.Status.DISMISSED and reason == "spam":
+        label_record(
+            item_id=case.item_id, actor=actor, action="spam", positive=[NOISE], negative=[slug]
+        )
+    elif status == Case.Status.RESOLVED and case.routed_by != Case.RoutedBy.PERSON:
+        # Working a case the product routed to the end confirms the route.
+        label_record(
+            item_id=case.item_id,
+            actor=actor,
+            action="resolved",
+            positive=[slug],
+            kind=RoutingLabel.Kind.CONFIRMATION,
+        )
 
 
 def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str, now) -> Case:
@@ -229,6 +252,13 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
                 from_department=locked.department,
                 to_department=to_department,
             )
+        label_record(
+            item_id=item.pk,
+            actor=actor,
+            action=kind,
+            positive=[to_department.slug],
+            negative=[locked.department.slug] if kind == CaseEvent.Kind.REROUTED else [],
+        )
         webhook_emit(
             event=f"case.{kind}",
             payload=payload_case_handoff(from_case=locked, to_case=target, actor=actor, note=note),
@@ -284,8 +314,52 @@ def triage_route(
                 data={"routed_by": "person", "from_state": locked.state},
             )
             cases.append(case)
+        chosen = {d.slug for d in departments}
+        suggested = _suggested(locked)
+        label_record(
+            item_id=locked.pk,
+            actor=actor,
+            action="triage_route",
+            positive=chosen,
+            negative=[NOISE],
+            # Picking exactly what the model already ranked first confirms it; anything
+            # else corrects it.
+            kind=(
+                RoutingLabel.Kind.CONFIRMATION
+                if suggested and chosen == {suggested}
+                else RoutingLabel.Kind.CORRECTION
+            ),
+        )
         FeedbackItem.objects.filter(pk=locked.pk).update(state=FeedbackItem.State.ROUTED, error="")
     return cases
+
+
+def _suggested(item: FeedbackItem) -> str | None:
+    """The department the model ranked first for the item (noise excluded), if any."""
+    scores = {k: v for k, v in (item.scores or {}).items() if k != NOISE}
+    return max(scores, key=scores.get) if scores else None
+
+
+def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackItem:
+    """Take an item out of the triage inbox as spam or chatter that no department owns."""
+    if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
+        raise PermissionDenied("Only department staff can work the triage inbox.")
+    with transaction.atomic():
+        locked = FeedbackItem.objects.select_for_update().get(pk=item.pk)
+        if locked.state not in (FeedbackItem.State.TRIAGE, FeedbackItem.State.FAILED):
+            raise Conflict("This item is not in the triage inbox.")
+        _event(
+            None,
+            CaseEvent.Kind.NOISE,
+            actor,
+            item=locked,
+            note=note,
+            data={"marked_by": "person", "from_state": locked.state},
+        )
+        label_record(item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE])
+        locked.state = FeedbackItem.State.NOISE
+        FeedbackItem.objects.filter(pk=locked.pk).update(state=FeedbackItem.State.NOISE)
+    return locked
 
 
 def note_add(*, item: FeedbackItem, actor, body: str) -> Note:

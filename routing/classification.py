@@ -55,14 +55,28 @@ def classifier_version_create(
     return version
 
 
-def classifier_activate(*, version: ClassifierVersion) -> None:
+def classifier_activate(*, version: ClassifierVersion, rescore: bool = True) -> None:
     """Make `version` the one workers use. Both flips happen in one transaction, so there is
-    never a moment with two active versions (a partial unique index enforces it)."""
+    never a moment with two active versions (a partial unique index enforces it).
+
+    After commit the open triage inbox is re-scored in the background (routing.tasks.
+    rescore_triage), so what the new version is sure about leaves the inbox."""
     with transaction.atomic():
         ClassifierVersion.objects.filter(active=True).exclude(pk=version.pk).update(active=False)
         ClassifierVersion.objects.filter(pk=version.pk).update(
             active=True, activated_at=timezone.now()
         )
+        if rescore:
+            transaction.on_commit(_enqueue_rescore, robust=True)
+
+
+def _enqueue_rescore() -> None:
+    from routing.tasks import rescore_triage
+
+    try:
+        rescore_triage.delay()
+    except Exception:  # a broker outage must not undo an activation
+        logger.warning("could not enqueue the triage re-score", exc_info=True)
 
 
 def classifier_install_default(path: Path | None = None) -> ClassifierVersion:

@@ -134,8 +134,32 @@ def priority_decide(*, text: str, sentiment: float, followers: int | None) -> tu
     return "normal", reasons
 
 
-def signals_compute(*, text: str, followers: int | None, language: str = "") -> Signals:
-    compound, label, confidence = sentiment_score(text)
+# The learned head's probability of "positive" maps to [-1, 1]; inside this band around
+# 0 a post is neutral (questions, statements).
+LEARNED_NEUTRAL_BAND = 0.3
+
+
+def learned_sentiment(positive: float) -> tuple[float, str, float]:
+    """(score in [-1, 1], label, confidence) from the model's sentiment head."""
+    score = 2.0 * float(positive) - 1.0
+    if score >= LEARNED_NEUTRAL_BAND:
+        label = "positive"
+    elif score <= -LEARNED_NEUTRAL_BAND:
+        label = "negative"
+    else:
+        label = "neutral"
+    return round(score, 4), label, round(abs(score), 3)
+
+
+def signals_compute(
+    *, text: str, followers: int | None, language: str = "", positive: float | None = None
+) -> Signals:
+    """Signals for one post. `positive` is the model's sentiment head (probability the
+    post is praise rather than a complaint); without one VADER decides."""
+    if positive is None:
+        compound, label, confidence = sentiment_score(text)
+    else:
+        compound, label, confidence = learned_sentiment(positive)
     priority, reasons = priority_decide(text=text, sentiment=compound, followers=followers)
     return Signals(
         sentiment=round(compound, 4),

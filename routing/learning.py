@@ -1,34 +1,45 @@
-"""Learning from staff: turning their decisions into labels, and retraining safely.
+"""Learning from staff: their decisions are labels; retraining adds an organisation layer.
 
-Labels (newest decision wins per item and department):
-- a reroute or share to a department, or routing an item from triage: that department is right;
-- resolving a case: its department was right;
-- dismissing a case as "wrong department" or rerouting it away: its department was wrong;
-- dismissing as "spam": the item is noise.
+Labels are RoutingLabel rows, written by the case services when a person routes from
+triage, reroutes, shares, dismisses (wrong department, spam), marks noise or resolves
+(routing/labels.py). They act twice:
+- at once, through the correction memory (routing/memory.py): the next similar post
+  follows what people decided;
+- nightly, through `classifier_retrain`: the shipped base model stays frozen and a layer
+  of weight corrections is fitted on the organisation's own labels (classifier/layer.py).
+  Nothing of the base model's public training text is needed, so this runs wherever the
+  product runs.
 
-A new model is trained on the base data plus these labels (weighted), both sides scored on
-the same held-out slice, and the new version is activated only if it is not worse.
+Activation is guarded: the newest labels, which neither the candidate nor the active
+version was trained on, score both; the candidate is activated only if it is not worse.
+Every candidate is stored with its figures, activated or not, so an admin can compare and
+roll back.
 """
 
 import logging
-import random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
-
-from departments.models import CaseEvent
 from routing.classification import (
     classifier_activate,
     classifier_active,
     classifier_version_create,
+    model_from_bytes,
 )
-from routing.classifier import LABELS, evaluate_model, read_labelled_csv, train_model
+from routing.classifier import evaluate_model
+from routing.classifier.layer import LayerExample, fit_layer
+from routing.memory import CONFIRMATION_WEIGHT, CORRECTION_WEIGHT
+from routing.models import ClassifierVersion, RoutingLabel
 
 logger = logging.getLogger(__name__)
 
 NOISE = "noise"
+# Candidate penalties for the layer's weight corrections; the best on an inner split of
+# the training labels (oldest three quarters vs newest quarter) is used.
+L2_CHOICES = (0.3, 1.0, 3.0, 10.0)
+# The newest labels are the test set; at least this many are needed to compare versions.
+MIN_TEST_LABELS = 10
 
 
 @dataclass(frozen=True)
@@ -36,50 +47,54 @@ class StaffLabel:
     item_id: int
     text: str
     department: str
+    positive: bool = True
+    weight: float = CORRECTION_WEIGHT
+    label_id: int = 0
 
 
 def labels_from_staff() -> list[StaffLabel]:
-    """One label per (item, department) that people confirmed, for the model's labels."""
-    verdicts: dict[tuple[int, str], bool] = {}
-    texts: dict[int, str] = {}
-    events = (
-        CaseEvent.objects.filter(
-            kind__in=[
-                CaseEvent.Kind.REROUTED,
-                CaseEvent.Kind.SHARED,
-                CaseEvent.Kind.STATUS_CHANGED,
-                CaseEvent.Kind.ROUTED,
-            ]
-        )
-        .exclude(actor=None)  # people only: the model's own decisions are not labels
-        .select_related("item", "case__department", "from_department", "to_department")
-        .order_by("created_at", "pk")
+    """Every staff label, oldest decision first (negative ones included)."""
+    rows = (
+        RoutingLabel.objects.order_by("updated_at", "pk")
+        .values_list("pk", "item_id", "item__body", "department", "positive", "kind")
+        .iterator(chunk_size=5000)
     )
-    for event in events.iterator(chunk_size=2000):
-        item_id = event.item_id
-        texts[item_id] = event.item.body
-        if event.kind in (CaseEvent.Kind.REROUTED, CaseEvent.Kind.SHARED):
-            if event.case and event.case.department_id != event.to_department_id:
-                continue  # the same handoff is logged on both cases; read it once
-            verdicts[(item_id, event.to_department.slug)] = True
-            if event.kind == CaseEvent.Kind.REROUTED:
-                verdicts[(item_id, event.from_department.slug)] = False
-        elif event.kind == CaseEvent.Kind.ROUTED and event.to_department:
-            verdicts[(item_id, event.to_department.slug)] = True
-        elif event.kind == CaseEvent.Kind.STATUS_CHANGED and event.case:
-            slug = event.case.department.slug
-            to, reason = event.data.get("to"), event.data.get("reason")
-            if to == "resolved":
-                verdicts[(item_id, slug)] = True
-            elif to == "dismissed" and reason == "wrong_department":
-                verdicts[(item_id, slug)] = False
-            elif to == "dismissed" and reason == "spam":
-                verdicts[(item_id, NOISE)] = True
     return [
-        StaffLabel(item_id, texts[item_id], slug)
-        for (item_id, slug), right in sorted(verdicts.items())
-        if right and slug in LABELS
+        StaffLabel(
+            item_id,
+            body,
+            department,
+            positive,
+            CORRECTION_WEIGHT if kind == RoutingLabel.Kind.CORRECTION else CONFIRMATION_WEIGHT,
+            pk,
+        )
+        for pk, item_id, body, department, positive, kind in rows
     ]
+
+
+def examples_from(labels: list[StaffLabel], known: tuple[str, ...]) -> list[LayerExample]:
+    """One example per item, in the order its first label appears; departments the model
+    has no label for are left to the correction memory."""
+    by_item: dict[int, LayerExample] = {}
+    for label in labels:
+        if label.department not in known:
+            continue
+        example = by_item.get(label.item_id)
+        if example is None:
+            example = by_item[label.item_id] = LayerExample(label.text, {}, label.weight)
+        example.verdicts[label.department] = label.positive
+    return list(by_item.values())
+
+
+def _truth(examples: list[LayerExample]) -> tuple[list[str], list[str]]:
+    """Texts and single true departments of the examples that name one."""
+    texts, labels = [], []
+    for example in examples:
+        positive = [d for d, right in example.verdicts.items() if right]
+        if positive:
+            texts.append(example.text)
+            labels.append(NOISE if NOISE in positive else sorted(positive)[0])
+    return texts, labels
 
 
 @dataclass
@@ -90,87 +105,86 @@ class RetrainResult:
     active_f1: float
     active_version: str
     staff_labels: int
-    base_rows: int
+    test_labels: int
     reason: str
     metrics: dict = field(default_factory=dict)
 
 
-def _split(rows: list, holdout: float, seed: int) -> tuple[list, list]:
-    rng = random.Random(seed)
-    shuffled = rows[:]
-    rng.shuffle(shuffled)
-    cut = round(len(shuffled) * holdout)
-    return shuffled[cut:], shuffled[:cut]
+def _base_of(active) -> tuple[str, object]:
+    """The frozen base model of the active version's lineage (the active one if it is a
+    base itself)."""
+    row = ClassifierVersion.objects.filter(version=active.version).first()
+    base_version = (row.training_summary or {}).get("base_version") if row else None
+    if base_version:
+        base = ClassifierVersion.objects.filter(version=base_version).first()
+        if base is not None:
+            return base_version, model_from_bytes(base.artifact)
+    return active.version, active.model
 
 
-def classifier_retrain(
-    *,
-    base_data: Path | None = None,
-    staff_weight: float = 3.0,
-    holdout: float = 0.2,
-    seed: int = 42,
-    min_staff_labels: int = 0,
-    holdout_data: Path | None = None,
-) -> RetrainResult:
-    """Train on base data plus staff labels; activate only if not worse on held-out data.
+def _choose_l2(base, examples: list[LayerExample]) -> float:
+    cut = max(1, round(len(examples) * 0.75))
+    inner_train, inner_test = examples[:cut], examples[cut:]
+    texts, truth = _truth(inner_test)
+    if len(texts) < MIN_TEST_LABELS:
+        return 1.0
+    scores = {
+        l2: evaluate_model(fit_layer(base, inner_train, l2=l2), texts, truth)["macro_f1"]
+        for l2 in L2_CHOICES
+    }
+    return max(scores, key=lambda l2: (scores[l2], l2))
 
-    The held-out slice is drawn from both sources (base rows and staff labels, split by
-    item with a fixed seed), plus `holdout_data` when given (a curated evaluation file that
-    is never trained on). Both the candidate and the active model are scored on it.
-    Every candidate is stored with its metrics, activated or not, so an admin can compare
-    versions and roll back.
+
+def _empty(active, labels: int, reason: str) -> RetrainResult:
+    return RetrainResult(False, "", 0.0, 0.0, active.version, labels, 0, reason)
+
+
+def classifier_retrain(*, holdout: float = 0.2, min_staff_labels: int = 0) -> RetrainResult:
+    """Fit a new organisation layer on the staff labels; activate it only if not worse.
+
+    The test set is the newest `holdout` share of the labels given since the active
+    version was trained (so the active version never saw them either); the candidate is
+    trained on all older labels.
     """
-    path = Path(base_data or settings.CLASSIFIER_BASE_DATA)
-    texts, labels, _ = read_labelled_csv(path)
-    base_rows = list(zip(texts, labels, strict=True))
-    staff = [(label.text, label.department) for label in labels_from_staff()]
-    if len(staff) < min_staff_labels:
-        active = classifier_active()
-        return RetrainResult(
-            False,
-            "",
-            0.0,
-            0.0,
-            active.version,
-            len(staff),
-            len(base_rows),
-            f"only {len(staff)} staff labels (< {min_staff_labels}); skipped",
-        )
-    base_train, base_test = _split(base_rows, holdout, seed)
-    staff_train, staff_test = _split(staff, holdout, seed)
-    train_rows = base_train + staff_train
-    weights = [1.0] * len(base_train) + [staff_weight] * len(staff_train)
-    candidate = train_model(
-        [t for t, _ in train_rows], [d for _, d in train_rows], sample_weight=weights, seed=seed
-    )
-    test_rows = base_test + staff_test
-    if holdout_data is not None:
-        extra_texts, extra_labels, _ = read_labelled_csv(holdout_data)
-        test_rows += list(zip(extra_texts, extra_labels, strict=True))
-    test_texts, test_labels = [t for t, _ in test_rows], [d for _, d in test_rows]
-    candidate_report = evaluate_model(candidate, test_texts, test_labels)
     active = classifier_active()
-    active_report = evaluate_model(active.model, test_texts, test_labels)
-    staff_scores = {}
-    if staff_test:
-        staff_scores = {
-            "candidate": evaluate_model(candidate, *map(list, zip(*staff_test, strict=True))),
-            "active": evaluate_model(active.model, *map(list, zip(*staff_test, strict=True))),
-        }
+    labels = labels_from_staff()
+    if len(labels) < max(min_staff_labels, 1):
+        return _empty(active, len(labels), f"only {len(labels)} staff labels; skipped")
+    row = ClassifierVersion.objects.filter(version=active.version).first()
+    seen_through = (row.training_summary or {}).get("staff_label_max_id", 0) if row else 0
+    unseen = [label for label in labels if label.label_id > seen_through]
+    n_test = max(MIN_TEST_LABELS, round(len(unseen) * holdout))
+    if len(unseen) < n_test:
+        return _empty(
+            active,
+            len(labels),
+            f"{len(unseen)} labels since version {active.version} was trained; "
+            f"{n_test} are needed to compare: skipped",
+        )
+    test_ids = {label.item_id for label in unseen[-n_test:]}
+    base_version, base = _base_of(active)
+    known = base.labels
+    train_examples = examples_from([la for la in labels if la.item_id not in test_ids], known)
+    test_examples = examples_from([la for la in labels if la.item_id in test_ids], known)
+    test_texts, test_truth = _truth(test_examples)
+    if not train_examples or not test_texts:
+        return _empty(active, len(labels), "no labels with a known department; skipped")
+    l2 = _choose_l2(base, train_examples)
+    candidate = fit_layer(base, train_examples, l2=l2)
+    candidate_report = evaluate_model(candidate, test_texts, test_truth)
+    active_report = evaluate_model(active.model, test_texts, test_truth)
+    candidate.training_summary = {
+        "base_version": base_version,
+        "staff_examples": len(train_examples),
+        "staff_label_max_id": max(la.label_id for la in labels if la.item_id not in test_ids),
+        "l2": l2,
+        "test_examples": len(test_texts),
+    }
     metrics = {
-        **candidate.metrics,
         "retrain_holdout": candidate_report,
         "active_on_holdout": {"version": active.version, **active_report},
-        "staff_holdout": {k: v["macro_f1"] for k, v in staff_scores.items()},
     }
-    candidate.training_summary = {
-        **candidate.training_summary,
-        "base_data": path.name,
-        "base_rows": len(base_train),
-        "staff_labels": len(staff_train),
-        "staff_weight": staff_weight,
-        "holdout_rows": len(test_rows),
-    }
+    candidate.metrics = metrics
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "model.npz"
         candidate.save(file)
@@ -179,14 +193,14 @@ def classifier_retrain(
         model=candidate,
         artifact=artifact,
         metrics=metrics,
-        notes=f"retrained with {len(staff_train)} staff labels",
+        notes=f"organisation layer on {base_version}: {len(train_examples)} labelled posts",
     )
     better = candidate_report["macro_f1"] >= active_report["macro_f1"]
     if better and version.version != active.version:
         classifier_activate(version=version)
     reason = (
         f"candidate macro-F1 {candidate_report['macro_f1']:.3f} vs active "
-        f"{active_report['macro_f1']:.3f} on {len(test_rows)} held-out rows: "
+        f"{active_report['macro_f1']:.3f} on the {len(test_texts)} newest labelled posts: "
         + ("activated" if better else "kept the active version")
     )
     logger.info("retrain: %s", reason)
@@ -196,8 +210,8 @@ def classifier_retrain(
         candidate_report["macro_f1"],
         active_report["macro_f1"],
         active.version,
-        len(staff_train),
-        len(base_train),
+        len(train_examples),
+        len(test_texts),
         reason,
         metrics,
     )

@@ -62,3 +62,42 @@ class ClassifierVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}{' (active)' if self.active else ''}"
+
+
+class RoutingLabel(models.Model):
+    """One staff decision about where an item belongs: the learning loop's unit.
+
+    Written by the case services in the same transaction as the action (route from triage,
+    reroute, share, dismiss, mark as noise, resolve), so the correction memory
+    (routing/memory.py) sees it at the next routing batch, and the nightly retrain reads
+    the same rows. The newest decision per (item, department) wins: a later action updates
+    the row. `positive` False says the item does not belong there ("wrong department", a
+    reroute away). A confirmation (a person accepted what the product suggested or did)
+    weighs less than a correction.
+    """
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        CONFIRMATION = "confirmation", "Confirmation"
+
+    item = models.ForeignKey(
+        "feedback.FeedbackItem", on_delete=models.CASCADE, related_name="routing_labels"
+    )
+    # A department slug, or "noise". Admin-added departments are labels too.
+    department = models.CharField(max_length=64)
+    positive = models.BooleanField(default=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CORRECTION)
+    action = models.CharField(max_length=32, help_text="The staff action that gave the label.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "department"], name="one_label_per_item_dept")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {'+' if self.positive else '-'}{self.department}"

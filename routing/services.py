@@ -18,6 +18,7 @@ from routing.classification import ActiveClassifier, classifier_active
 from routing.classifier.model import ScoredBatch
 from routing.dispatch import routing_enqueue
 from routing.enrichment import Signals, signals_compute
+from routing.memory import MemoryEffect, keys_of, memory_for
 from routing.models import Rule
 from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile, rules_apply
 
@@ -25,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 NOISE = "noise"
 EXPLAIN_TERMS = 5
+# Score a correction-memory vote must reach to open a case in a department the model
+# has no label for (one an admin added).
+MEMORY_ONLY_THRESHOLD = 0.6
 
 
 @dataclass
@@ -78,6 +82,10 @@ def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Departme
     for slug, dept in departments.items():
         if dept.routing_threshold is not None:
             thresholds[slug] = dept.routing_threshold
+        elif slug not in thresholds:
+            # A department the model does not know is reached through staff corrections
+            # only (the correction memory scores it).
+            thresholds[slug] = MEMORY_ONLY_THRESHOLD
     return thresholds
 
 
@@ -143,11 +151,23 @@ def items_decide(
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
     scored = model.score_batch([item.body for item in items])
     thresholds = thresholds_for(classifier, departments)
+    model_scores = [
+        {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
+        for row in scored.proba
+    ]
+    # Staff corrections of similar posts move the scores before thresholds are applied.
+    effects = memory_for(classifier).apply(keys_of(model, scored), model_scores, thresholds)
     decisions = []
-    for item, row in zip(items, scored.proba, strict=True):
-        scores = {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
+    sentiment = scored.sentiment
+    for row, (item, effect) in enumerate(zip(items, effects, strict=True)):
+        scores = effect.scores
         followers = item.author.followers if item.author_id else None
-        signals = signals_compute(text=item.body, followers=followers, language=item.language)
+        signals = signals_compute(
+            text=item.body,
+            followers=followers,
+            language=item.language,
+            positive=None if sentiment is None else float(sentiment[row]),
+        )
         decisions.append(
             decision_make(
                 item,
@@ -158,33 +178,46 @@ def items_decide(
                 rules=rules,
             )
         )
-    _explain(decisions, scored=scored, thresholds=thresholds)
+    _explain(decisions, scored=scored, thresholds=thresholds, effects=effects)
     return decisions
 
 
 def _explain(
-    decisions: Sequence[Decision], *, scored: ScoredBatch, thresholds: dict[str, float]
+    decisions: Sequence[Decision],
+    *,
+    scored: ScoredBatch,
+    thresholds: dict[str, float],
+    effects: Sequence[MemoryEffect],
 ) -> None:
-    """Attach "the words that pushed it" to every case the model opens, in one model call."""
+    """Attach "the words that pushed it" to every case the model opens, in one model call,
+    and the staff-labelled posts it resembled when the correction memory had a say."""
+    labels = set(scored.labels)
     wanted = [
         (row, decision, slug)
         for row, decision in enumerate(decisions)
         for slug, (routed_by, *_) in decision.targets.items()
         if routed_by == "model"
     ]
-    explanations = scored.explain([(row, slug) for row, _, slug in wanted], top=EXPLAIN_TERMS)
-    for (_, decision, slug), terms in zip(wanted, explanations, strict=True):
+    explanations = scored.explain(
+        [(row, slug) for row, _, slug in wanted if slug in labels], top=EXPLAIN_TERMS
+    )
+    terms_of = iter(explanations)
+    for row, decision, slug in wanted:
+        terms = next(terms_of) if slug in labels else []
         routed_by, rule, score, _ = decision.targets[slug]
-        decision.targets[slug] = (
-            routed_by,
-            rule,
-            score,
-            {
-                "score": score,
-                "threshold": thresholds.get(slug),
-                "terms": [[term, round(float(w), 4)] for term, w in terms],
-            },
-        )
+        explanation = {
+            "score": score,
+            "threshold": thresholds.get(slug),
+            "terms": [[term, round(float(w), 4)] for term, w in terms],
+        }
+        similar = [
+            {"item": n.item_id, "similarity": n.similarity, "label": n.labels.get(slug)}
+            for n in effects[row].neighbours
+            if slug in n.labels
+        ][:3]
+        if similar:
+            explanation["similar"] = similar
+        decision.targets[slug] = (routed_by, rule, score, explanation)
 
 
 def _reason(routed_by: str, rule: CompiledRule | None, score: float | None, version: str) -> str:
@@ -564,3 +597,66 @@ def rule_save(
     rule.updated_at = timezone.now()
     rule.save()
     return rule
+
+
+def triage_rescore(*, batch_size: int = 500, limit: int = 100_000) -> RoutingSummary:
+    """Re-score the open triage inbox with the active classifier (and the correction
+    memory); items that now pass a threshold are routed or marked noise, the rest stay.
+
+    Run after a new version is activated (`classifier_activate` enqueues it), so a better
+    model clears the backlog it would not have created. Each routed item gets the usual
+    `routed` events, whose data name the model version; a `rescored` flag says it came
+    from the backlog. Items are locked with SKIP LOCKED, so a person routing one by hand at
+    the same moment wins and nothing is routed twice.
+    """
+    total = RoutingSummary()
+    classifier = classifier_active()
+    departments = {d.slug: d for d in Department.objects.all()}
+    rules = rules_load(list(departments))
+    last = 0
+    seen = 0
+    while seen < limit:
+        with transaction.atomic():
+            items = list(
+                FeedbackItem.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(state=FeedbackItem.State.TRIAGE, pk__gt=last)
+                .select_related("author", "source")
+                .order_by("pk")[:batch_size]
+            )
+            if not items:
+                break
+            last = items[-1].pk
+            seen += len(items)
+            decisions = items_decide(
+                items, classifier=classifier, departments=departments, rules=rules
+            )
+            moved = [
+                (item, decision)
+                for item, decision in zip(items, decisions, strict=True)
+                if decision.state != FeedbackItem.State.TRIAGE
+            ]
+            for _, decision in moved:
+                for slug, (routed_by, rule, score, explanation) in decision.targets.items():
+                    decision.targets[slug] = (
+                        routed_by,
+                        rule,
+                        score,
+                        {**explanation, "rescored": True},
+                    )
+            if moved:
+                _write(
+                    [item for item, _ in moved],
+                    [decision for _, decision in moved],
+                    classifier=classifier,
+                    departments=departments,
+                    summary=total,
+                )
+        total.triage += len(items) - len(moved)
+    logger.info(
+        "triage re-scored with %s: %s routed, %s noise, %s stay",
+        classifier.version,
+        total.routed,
+        total.noise,
+        total.triage,
+    )
+    return total

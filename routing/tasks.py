@@ -46,6 +46,15 @@ def sweep_received() -> int:
     return items_sweep()
 
 
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=1800, time_limit=2000)
+def rescore_triage() -> dict:
+    """After a new classifier version is activated: route what it is now sure about."""
+    from routing.services import triage_rescore
+
+    summary = triage_rescore()
+    return {"routed": summary.routed, "noise": summary.noise, "stay": summary.triage}
+
+
 @worker_process_init.connect
 def _warm_up(**kwargs) -> None:
     """Load the language model, the sentiment lexicon and the active classifier when a worker
@@ -60,9 +69,7 @@ def _warm_up(**kwargs) -> None:
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=1800, time_limit=2000)
 def retrain_classifier() -> str:
-    from django.conf import settings
-
     from routing.learning import classifier_retrain
 
-    result = classifier_retrain(staff_weight=settings.CLASSIFIER_STAFF_WEIGHT, min_staff_labels=20)
+    result = classifier_retrain(min_staff_labels=20)
     return result.reason

@@ -333,11 +333,8 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBU
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
-# The labelled data retraining starts from (staff labels are added on top).
-CLASSIFIER_BASE_DATA = env.path(
-    "CLASSIFIER_BASE_DATA", default=str(BASE_DIR.parent / "shared" / "datasets" / "train.csv")
-)
-CLASSIFIER_STAFF_WEIGHT = env.float("CLASSIFIER_STAFF_WEIGHT", default=3.0)
+# Retraining needs no data file: it fits the organisation's layer on top of the shipped
+# model from staff labels (routing/learning.py).
 
 # --- Operations -------------------------------------------------------------------------
 # One JSON object per line in production (request_id, task_id; see config/logging.py),

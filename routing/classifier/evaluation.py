@@ -20,6 +20,27 @@ def passes_threshold(
     return top, top_proba >= limits[top]
 
 
+NOISE = "noise"
+
+
+def routed_sets(
+    proba: np.ndarray, labels: tuple[str, ...], thresholds: dict[str, float]
+) -> list[frozenset[str]]:
+    """What the product does with each row without a person, as routing decides it: every
+    department whose probability reaches its threshold gets a case (fan-out); with none,
+    the row is marked noise if noise reaches its threshold; else it goes to triage (empty)."""
+    limits = np.array([thresholds[label] for label in labels])
+    passed = proba >= limits[None, :]
+    noise = labels.index(NOISE) if NOISE in labels else None
+    out = []
+    for row in passed:
+        departments = frozenset(labels[i] for i in np.flatnonzero(row) if i != noise)
+        if not departments and noise is not None and row[noise]:
+            departments = frozenset({NOISE})
+        out.append(departments)
+    return out
+
+
 def _per_label(truth: np.ndarray, predicted: np.ndarray, index: int) -> dict[str, float]:
     true_positive = int(np.sum((predicted == index) & (truth == index)))
     predicted_count = int(np.sum(predicted == index))
@@ -42,7 +63,13 @@ def evaluate_proba(
     if unknown:
         raise ValueError(f"unknown department(s): {', '.join(unknown)}")
     truth = np.array([index_of[label] for label in truth_labels], dtype=np.int64)
-    predicted, routed = passes_threshold(proba, labels, thresholds)
+    predicted = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=np.int64)
+    decided = routed_sets(proba, labels, thresholds)
+    routed = np.array([bool(d) for d in decided], dtype=bool)
+    # Right only if every department it was sent to (or noise) is right.
+    right = np.array(
+        [d == {label} for d, label in zip(decided, truth_labels, strict=True)], dtype=bool
+    )
 
     per_department = {label: _per_label(truth, predicted, i) for i, label in enumerate(labels)}
     # Macro-F1 averages over departments that occur in the data or in the predictions,
@@ -60,7 +87,7 @@ def evaluate_proba(
     np.add.at(matrix, (truth, predicted), 1)
 
     n_routed = int(routed.sum())
-    correct_routed = int(np.sum(routed & (predicted == truth)))
+    correct_routed = int(np.sum(routed & right))
     return {
         "macro_f1": macro_f1,
         "per_department": per_department,
@@ -75,10 +102,11 @@ def evaluate_model(model: DepartmentModel, texts: list[str], labels: list[str]) 
     """Score `model` on labelled texts.
 
     Precision, recall, F1 and the confusion matrix (rows = true, columns = predicted) use
-    the top-1 department. Auto-routing uses the per-department thresholds: an item is
-    auto-routed when its top department's probability reaches that department's
-    threshold; `auto_route_precision` is the share of those that are right and
-    `coverage` the share of all items auto-routed (the rest go to the triage inbox).
+    the top-1 department. Auto-routing uses the per-department thresholds as routing does
+    (`routed_sets`): an item is auto-routed when some department (or, alone, noise)
+    reaches its threshold; `auto_route_precision` is the share of those whose every
+    routed department is right, and `coverage` the share of all items auto-routed (the
+    rest go to the triage inbox).
     """
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")

@@ -37,6 +37,10 @@ class FeatureConfig:
     char_weight: float = 0.3
     # Scale of the department-vocabulary columns (see lexicon.py); 0 switches them off.
     lexicon_weight: float = 2.0
+    # Dense columns: the text's mean word vector (embeddings.py), scaled by embedding_weight.
+    # embedding_dim is the table's width, 0 when the model has no word-vector table.
+    embedding_dim: int = 0
+    embedding_weight: float = 1.0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -61,8 +65,12 @@ class FeatureConfig:
         return len(LEXICON_DEPARTMENTS)
 
     @property
-    def n_features(self) -> int:
+    def n_sparse(self) -> int:
         return self.n_word + self.n_char + self.n_lexicon
+
+    @property
+    def n_features(self) -> int:
+        return self.n_sparse + self.embedding_dim
 
 
 def _word_vectorizer(config: FeatureConfig) -> HashingVectorizer:
@@ -179,6 +187,31 @@ def tfidf(counts: sp.csr_matrix, idf: np.ndarray, config: FeatureConfig) -> sp.c
     lexicon = counts[:, n_hashed:].copy()
     lexicon.data = np.log1p(lexicon.data) * config.lexicon_weight
     return sp.hstack([word, char, lexicon], format="csr", dtype=np.float32)
+
+
+def with_embedding(
+    sparse_input: sp.csr_matrix, embedded: np.ndarray | None, config: FeatureConfig
+) -> sp.csr_matrix:
+    """Append the dense text-vector columns (already L2-normalised) to the sparse input."""
+    if not config.embedding_dim:
+        return sparse_input
+    dense = sp.csr_matrix(embedded * np.float32(config.embedding_weight))
+    return sp.hstack([sparse_input, dense], format="csr", dtype=np.float32)
+
+
+def word_bucket_index(words: list[str], config: FeatureConfig) -> np.ndarray:
+    """Each word's unigram bucket in the hashed word block (where its idf is stored)."""
+    return _hash_indices(list(words), config.n_word)
+
+
+def vector_word_weights(idf: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+    """Each table word's weight in a text's mean vector: its idf, and for a word too rare
+    in the training data to have one (idf switched off below min_df), the highest idf.
+    Those are the words the vectors exist for: the training data never taught the model
+    "reimbursement", but its vector sits next to "refund"."""
+    weights = idf[buckets].astype(np.float32)
+    weights[weights == 0] = float(idf.max()) if idf.size else 1.0
+    return weights
 
 
 def normalize_all(texts: list[str]) -> list[str]:

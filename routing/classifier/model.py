@@ -15,12 +15,23 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .features import FeatureConfig, HashedCounts, lexicon_hits, tfidf
-from .normalize import normalize_text, word_tokens
+from .embeddings import WordVectors
+from .features import (
+    FeatureConfig,
+    HashedCounts,
+    lexicon_hits,
+    tfidf,
+    vector_word_weights,
+    with_embedding,
+    word_bucket_index,
+)
+from .normalize import normalize_text, split_segments, word_tokens
 
 LABELS: tuple[str, ...] = ("product", "support", "hr", "marketing", "noise")
 
-ARTIFACT_FORMAT = "switchboard-department-model/1"
+ARTIFACT_FORMAT = "switchboard-department-model/2"
+# Artifacts of the first format (no word vectors) still load.
+READABLE_FORMATS = ("switchboard-department-model/1", ARTIFACT_FORMAT)
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -47,8 +58,13 @@ class DepartmentModel:
         thresholds: dict[str, float],
         metrics: dict | None = None,
         training_summary: dict | None = None,
+        word_vectors: WordVectors | None = None,
+        sentiment: tuple[np.ndarray, np.ndarray] | None = None,
+        multilingual: dict | None = None,
     ) -> None:
         n_labels = len(labels)
+        if (word_vectors.dim if word_vectors else 0) != feature_config.embedding_dim:
+            raise ValueError("the word-vector table does not match the feature config")
         if coef.shape != (n_labels, feature_config.n_features):
             raise ValueError(f"coef shape {coef.shape} does not match the feature config")
         if calibration.shape != (n_labels, 2):
@@ -67,12 +83,106 @@ class DepartmentModel:
         self.metrics = metrics or {}
         self.training_summary = training_summary or {}
         self._counts = HashedCounts(feature_config)
+        self.word_vectors = word_vectors
+        # Optional sentiment head (sentiment.py): weights over the same features, and
+        # (intercept, Platt slope, Platt offset).
+        self.sentiment = None
+        if sentiment is not None:
+            self.set_sentiment(*sentiment)
+        # Optional head for posts in other languages (multilingual.py): coef (labels x
+        # 384), intercept, calibration, and its own thresholds.
+        self.multilingual = None
+        if multilingual is not None:
+            self.set_multilingual(multilingual)
+        # Each table word's weight in a text's mean vector: the idf of its unigram bucket.
+        self._word_weights = (
+            vector_word_weights(self.idf, word_bucket_index(word_vectors.words, feature_config))
+            if word_vectors
+            else None
+        )
 
     # -- scoring -------------------------------------------------------------------
 
-    def _features(self, texts: list[str]):
+    def featurize(self, normalized: list[str]):
+        """(model input, word-vector counts, text-vector norms, text vectors); the last
+        three are None without a word-vector table."""
+        sparse_input = tfidf(self._counts.transform(normalized), self.idf, self.feature_config)
+        if self.word_vectors is None:
+            return sparse_input, None, None, None
+        counts = self.word_vectors.counts(normalized)
+        embedded, norms = self.word_vectors.embed(counts, self._word_weights)
+        model_input = with_embedding(sparse_input, embedded, self.feature_config)
+        return model_input, counts, norms, embedded
+
+    def embed(self, texts: list[str]) -> np.ndarray | None:
+        """L2-normalised mean word vectors of raw texts (None without a table): what the
+        correction memory compares posts by."""
+        if self.word_vectors is None:
+            return None
         normalized = [normalize_text(text) for text in texts]
-        return tfidf(self._counts.transform(normalized), self.idf, self.feature_config)
+        counts = self.word_vectors.counts(normalized)
+        return self.word_vectors.embed(counts, self._word_weights)[0]
+
+    def set_sentiment(self, coef: np.ndarray, bias: np.ndarray) -> None:
+        coef = np.ascontiguousarray(coef, dtype=np.float32).ravel()
+        if coef.shape != (self.feature_config.n_features,):
+            raise ValueError("sentiment weights do not match the feature config")
+        self.sentiment = (coef, np.asarray(bias, dtype=np.float32).ravel()[:3])
+
+    def set_multilingual(self, head: dict) -> None:
+        coef = np.ascontiguousarray(head["coef"], dtype=np.float32)
+        if coef.shape[0] != len(self.labels):
+            raise ValueError("multilingual head does not match the labels")
+        self.multilingual = {
+            "coef": coef,
+            "intercept": np.asarray(head["intercept"], dtype=np.float32),
+            "calibration": np.asarray(head["calibration"], dtype=np.float32),
+            "thresholds": {k: float(head["thresholds"][k]) for k in self.labels},
+        }
+
+    def foreign_rows(self, texts: list[str], normalized: list[str]) -> list[int]:
+        """Rows whose text is not English (see multilingual.is_foreign)."""
+        if self.multilingual is None:
+            return []
+        from .multilingual import is_foreign
+
+        known = self.word_vectors.index if self.word_vectors else {}
+        return [
+            row
+            for row, (text, norm) in enumerate(zip(texts, normalized, strict=True))
+            if is_foreign(text, norm.split(), known)
+        ]
+
+    def with_multilingual(
+        self, texts: list[str], normalized: list[str], proba: np.ndarray
+    ) -> tuple[np.ndarray, list[int]]:
+        """Replace the scores of non-English rows by the multilingual head's, mapped onto
+        this model's thresholds. Returns (probabilities, the rows replaced)."""
+        rows = self.foreign_rows(texts, normalized)
+        if not rows:
+            return proba, rows
+        from .multilingual import encode, onto_thresholds
+
+        head = self.multilingual
+        raw = encode([texts[r] for r in rows]) @ head["coef"].T + head["intercept"]
+        own = _sigmoid(raw * head["calibration"][:, 0] + head["calibration"][:, 1])
+        main = np.array([self.thresholds[k] for k in self.labels])
+        limits = np.array([head["thresholds"][k] for k in self.labels])
+        proba = proba.copy()
+        proba[rows] = onto_thresholds(own, limits, main)
+        return proba, rows
+
+    def sentiment_of(self, features) -> np.ndarray | None:
+        """Probability that each text is positive (praise) rather than negative (a
+        complaint), or None without a sentiment head."""
+        if self.sentiment is None:
+            return None
+        coef, (intercept, slope, offset) = self.sentiment
+        raw = np.asarray(features @ coef).ravel() + intercept
+        return _sigmoid(raw.astype(np.float64) * slope + offset)
+
+    def _features(self, texts: list[str]):
+        return self.featurize([normalize_text(text) for text in texts])[0]
 
     def decision_function(self, texts: list[str]) -> np.ndarray:
         """Raw linear scores, shape (n, n_labels); larger means more likely."""
@@ -84,8 +194,29 @@ class DepartmentModel:
         return np.asarray(features @ self._coef_t) + self.intercept
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1."""
-        return self._calibrated(self.decision_function(texts))
+        """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1.
+
+        A post of several sentences also gets each sentence's scores, and a department
+        takes the highest: a post that reports a bug in one sentence and a billing
+        problem in the next reaches both thresholds instead of splitting its evidence
+        (fan-out)."""
+        texts = list(texts)
+        proba = self.with_segments(texts, self._calibrated(self.decision_function(texts)))
+        normalized = [normalize_text(text) for text in texts]
+        return self.with_multilingual(texts, normalized, proba)[0]
+
+    def with_segments(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
+        owners, segments = [], []
+        for row, text in enumerate(texts):
+            for segment in split_segments(text):
+                owners.append(row)
+                segments.append(segment)
+        if not segments:
+            return proba
+        proba = proba.copy()
+        segment_proba = self._calibrated(self.decision_function(segments))
+        np.maximum.at(proba, np.asarray(owners), segment_proba)
+        return proba
 
     def _calibrated(self, scores: np.ndarray) -> np.ndarray:
         slope, offset = self.calibration[:, 0], self.calibration[:, 1]
@@ -162,7 +293,7 @@ class DepartmentModel:
     # -- persistence -----------------------------------------------------------------
 
     def _meta(self) -> dict:
-        return {
+        meta = {
             "format": ARTIFACT_FORMAT,
             "labels": list(self.labels),
             "feature_config": self.feature_config.to_json(),
@@ -170,14 +301,28 @@ class DepartmentModel:
             "metrics": self.metrics,
             "training_summary": self.training_summary,
         }
+        if self.multilingual is not None:
+            meta["multilingual_thresholds"] = self.multilingual["thresholds"]
+        return meta
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {
+        arrays = {
             "idf": self.idf,
             "coef": self.coef,
             "intercept": self.intercept,
             "calibration": self.calibration,
         }
+        if self.word_vectors is not None:
+            # Words of a general vocabulary and their vectors: no sentence of any data.
+            arrays["emb_words"] = np.array(self.word_vectors.words)
+            arrays["emb_vectors"] = self.word_vectors.vectors16
+        if self.sentiment is not None:
+            arrays["sentiment_coef"], arrays["sentiment_bias"] = self.sentiment
+        if self.multilingual is not None:
+            arrays["ml_coef"] = self.multilingual["coef"]
+            arrays["ml_intercept"] = self.multilingual["intercept"]
+            arrays["ml_calibration"] = self.multilingual["calibration"]
+        return arrays
 
     @property
     def version(self) -> str:
@@ -199,7 +344,7 @@ class DepartmentModel:
     def load(cls, path: pathlib.Path) -> DepartmentModel:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
-            if meta.get("format") != ARTIFACT_FORMAT:
+            if meta.get("format") not in READABLE_FORMATS:
                 raise ValueError(
                     f"{path}: not a department model artifact ({meta.get('format')!r})"
                 )
@@ -213,6 +358,26 @@ class DepartmentModel:
                 thresholds=meta["thresholds"],
                 metrics=meta["metrics"],
                 training_summary=meta["training_summary"],
+                word_vectors=(
+                    WordVectors(archive["emb_words"], archive["emb_vectors"])
+                    if "emb_vectors" in archive.files
+                    else None
+                ),
+                sentiment=(
+                    (archive["sentiment_coef"], archive["sentiment_bias"])
+                    if "sentiment_coef" in archive.files
+                    else None
+                ),
+                multilingual=(
+                    {
+                        "coef": archive["ml_coef"],
+                        "intercept": archive["ml_intercept"],
+                        "calibration": archive["ml_calibration"],
+                        "thresholds": meta["multilingual_thresholds"],
+                    }
+                    if "ml_coef" in archive.files
+                    else None
+                ),
             )
 
 
@@ -222,14 +387,33 @@ class ScoredBatch:
 
     def __init__(self, model: DepartmentModel, texts: list[str]) -> None:
         self._model = model
+        self.labels = model.labels
         self.normalized = [normalize_text(text) for text in texts]
         if not texts:
-            self._features = None
+            self._features = self._emb_counts = self._emb_norms = self.embedded = None
+            self.sentiment = None
+            self.foreign = []
             self.proba = np.zeros((0, len(model.labels)))
             return
-        counts = model._counts.transform(self.normalized)
-        self._features = tfidf(counts, model.idf, model.feature_config)
-        self.proba = model._calibrated(model._linear(self._features))
+        self._features, self._emb_counts, self._emb_norms, self.embedded = model.featurize(
+            self.normalized
+        )
+        proba = model.with_segments(list(texts), model._calibrated(model._linear(self._features)))
+        self.proba, self.foreign = model.with_multilingual(list(texts), self.normalized, proba)
+        self.sentiment = model.sentiment_of(self._features)
+
+    @property
+    def word_block(self):
+        """Each text's word tf-idf vector (the hashed word block, unit length), for the
+        correction memory's lexical similarity."""
+        if self._features is None:
+            return None
+        block = self._features[:, : self._model.feature_config.n_word]
+        norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        import scipy.sparse as sp
+
+        return (sp.diags(1.0 / norms) @ block).tocsr()
 
     def explain(
         self, requests: Sequence[tuple[int, str]], top: int = 5
@@ -276,7 +460,26 @@ class ScoredBatch:
             lexicon = model._lexicon_shares(self.normalized[row], contribution)
             for term, share in lexicon.items():
                 scores[term] = scores.get(term, 0.0) + share
+            for term, share in self._embedding_shares(row, label_row).items():
+                scores[term] = scores.get(term, 0.0) + share
             ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
             ranked = [(term, round(float(value), 4)) for term, value in ranked if value != 0.0]
             explanations.append(ranked[:top])
         return explanations
+
+    def _embedding_shares(self, row: int, label_row: int) -> dict[str, float]:
+        """Split the text vector's contribution to a label among the words it averages:
+        the vector is sum(w_i * v_i) / norm, so word i's share is w_i * (v_i . c) / norm."""
+        model = self._model
+        if self._emb_counts is None:
+            return {}
+        start, end = self._emb_counts.indptr[row], self._emb_counts.indptr[row + 1]
+        columns = self._emb_counts.indices[start:end]
+        if len(columns) == 0:
+            return {}
+        first = model.feature_config.n_sparse
+        coef = model.coef[label_row, first:] * model.feature_config.embedding_weight
+        weights = self._emb_counts.data[start:end] * model._word_weights[columns]
+        values = weights * (model.word_vectors.vectors[columns] @ coef) / self._emb_norms[row]
+        words = model.word_vectors.words
+        return {words[c]: float(v) for c, v in zip(columns.tolist(), values.tolist(), strict=True)}

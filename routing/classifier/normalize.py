@@ -144,3 +144,19 @@ def normalize_text(text: str) -> str:
 def word_tokens(normalized: str) -> list[str]:
     """Split a normalized string into the word tokens the model and explanations use."""
     return normalized.split()
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+")
+MIN_SEGMENT_WORDS = 4
+MAX_SEGMENTS = 6
+
+
+def split_segments(text: str) -> list[str]:
+    """The sentences of a post that are long enough to be scored on their own (at least
+    MIN_SEGMENT_WORDS words; at most MAX_SEGMENTS, the longest). Empty for a post of one
+    sentence: a post is scored whole, and its sentences too only when it has several."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text or "") if p and p.strip()]
+    parts = [p for p in parts if len(p.split()) >= MIN_SEGMENT_WORDS]
+    if len(parts) < 2:
+        return []
+    return sorted(parts, key=len, reverse=True)[:MAX_SEGMENTS]

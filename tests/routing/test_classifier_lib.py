@@ -345,19 +345,118 @@ def test_training_without_seeds_still_works() -> None:
     assert model.predict(["Where is my order? I want a refund"]) == ["support"]
 
 
-def test_grouped_training_validates_by_source_and_with_seen_sources() -> None:
+def test_grouped_training_validates_by_source_and_optionally_with_seen_sources() -> None:
     texts, labels = _corpus()
     groups = [f"src{i % 3}" for i in range(len(texts))]
     model = train_model(texts, labels, groups=groups, params=SMALL)
-    assert model.metrics["validation"].startswith("leave-one-source-out (3 sources)")
+    # Thresholds come from sources held out, by default only from them.
+    assert model.metrics["validation"] == "leave-one-source-out (3 sources)"
+    assert "held_out_seen_sources" not in model.metrics
+    assert all(0.5 <= value <= 1.0 for value in model.thresholds.values())
+    assert model.held_out_proba.shape == (len(texts), len(LABELS))
+    mixed = TrainParams(features=SMALL.features, C=1.0, folds=3, threshold_validation="mixed")
+    model = train_model(texts, labels, groups=groups, params=mixed)
     assert "stratified" in model.metrics["validation"]
     assert {"held_out", "held_out_seen_sources"} <= set(model.metrics)
-    assert all(0.5 <= value <= 1.0 for value in model.thresholds.values())
-    source_only = TrainParams(
-        features=SMALL.features, C=1.0, folds=3, threshold_validation="source"
+
+
+def test_many_sources_use_group_k_fold() -> None:
+    texts, labels = _corpus()
+    groups = [f"src{i % 10}" for i in range(len(texts))]
+    params = TrainParams(features=SMALL.features, C=1.0, folds=3, max_leave_one_out_groups=4)
+    model = train_model(texts, labels, groups=groups, params=params)
+    assert model.metrics["validation"] == "group k-fold by source (3 folds)"
+
+
+def test_thresholds_judge_every_department_a_post_would_be_sent_to() -> None:
+    from routing.classifier.training import choose_thresholds
+
+    # Support is never the top label of the last five rows, but its probability there is
+    # high and they are not support: routing would fan them out to support, wrongly. A
+    # threshold judged on top-ranked rows only would be 0.6; judged on every row it must
+    # sit above those wrong rows.
+    support = LABELS.index("support")
+    proba = np.full((10, len(LABELS)), 0.01)
+    targets = np.zeros(10, dtype=np.int64)
+    for row in range(5):
+        proba[row, support] = 0.8 + row * 0.04
+        targets[row] = support
+    for row in range(5, 10):
+        proba[row, support] = 0.7
+        proba[row, 0] = 0.9
+    thresholds = choose_thresholds(proba, targets, 0.9)
+    assert thresholds["support"] == pytest.approx(0.8)
+
+
+# -- word vectors ----------------------------------------------------------------------------
+
+# A hand-made table: the support words point one way, product words another, and a word
+# that never occurs in the training corpus ("reimbursement") sits next to "refund".
+_VECTOR_WORDS = {
+    "refund": [1.0, 0.0, 0.0, 0.0],
+    "reimbursement": [0.95, 0.05, 0.0, 0.0],
+    "order": [0.9, 0.1, 0.0, 0.0],
+    "charged": [0.9, 0.0, 0.1, 0.0],
+    "crashes": [0.0, 1.0, 0.0, 0.0],
+    "bug": [0.0, 0.95, 0.05, 0.0],
+    "salary": [0.0, 0.0, 1.0, 0.0],
+    "prize": [0.0, 0.0, 0.0, 1.0],
+}
+
+
+@pytest.fixture(scope="module")
+def word_vectors():
+    from routing.classifier.embeddings import WordVectors
+
+    words = sorted(_VECTOR_WORDS)
+    return WordVectors(words, np.array([_VECTOR_WORDS[w] for w in words], dtype=np.float16))
+
+
+@pytest.fixture(scope="module")
+def vector_model(word_vectors) -> DepartmentModel:
+    texts, labels = _corpus()
+    return train_model(texts, labels, params=SMALL, word_vectors=word_vectors)
+
+
+def test_word_vectors_round_trip_in_the_artifact(vector_model, tmp_path) -> None:
+    path = tmp_path / "model.npz"
+    vector_model.save(path)
+    loaded = DepartmentModel.load(path)
+    assert loaded.word_vectors.words == vector_model.word_vectors.words
+    assert loaded.feature_config.embedding_dim == 4
+    texts = ["I want my reimbursement", "the app crashes", ""]
+    assert np.allclose(loaded.predict_proba(texts), vector_model.predict_proba(texts), atol=1e-6)
+    assert loaded.version == vector_model.version
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["emb_vectors"].dtype == np.float16
+
+
+def test_text_vectors_are_idf_weighted_means_of_known_words(vector_model) -> None:
+    vectors = vector_model.embed(["reimbursement please", "nothing known here", "refund"])
+    assert np.allclose(np.linalg.norm(vectors[0]), 1.0, atol=1e-5)
+    assert np.allclose(vectors[1], 0.0)  # no table word: the zero vector
+    assert float(vectors[0] @ vectors[2]) > 0.99
+
+
+def test_explanations_name_words_that_only_the_vectors_know(vector_model) -> None:
+    # "reimbursement" is in no training text, so no hashed word feature has a weight for
+    # it; its push comes from its vector, which the explanation splits back onto it.
+    terms = dict(vector_model.explain("reimbursement", "support", top=10))
+    assert terms.get("reimbursement", 0.0) > 0.0
+
+
+def test_a_table_that_does_not_match_the_config_is_refused(word_vectors) -> None:
+    model_parts = dict(
+        labels=LABELS,
+        feature_config=FeatureConfig(word_bits=4, char_bits=4, embedding_dim=3),
+        idf=np.ones(32 + 0),
+        coef=np.zeros((len(LABELS), 32 + 5 + 3)),
+        intercept=np.zeros(len(LABELS)),
+        calibration=np.tile([1.0, 0.0], (len(LABELS), 1)),
+        thresholds=dict.fromkeys(LABELS, 0.5),
     )
-    model = train_model(texts, labels, groups=groups, params=source_only)
-    assert "held_out_seen_sources" not in model.metrics
+    with pytest.raises(ValueError, match="word-vector table"):
+        DepartmentModel(**model_parts, word_vectors=word_vectors)
 
 
 def test_explain_many_matches_explain_pair_by_pair(small_model: DepartmentModel) -> None:

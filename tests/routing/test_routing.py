@@ -196,3 +196,39 @@ def test_author_reach_raises_priority_of_a_negative_post():
     items_route(item_ids=[item.pk])
     item.refresh_from_db()
     assert item.priority in {"high", "urgent"}
+
+
+def test_rescoring_the_triage_inbox_routes_what_now_passes_and_leaves_the_rest():
+    set_thresholds(1.01)
+    sure, unsure = make_items(["I was charged twice, refund me", "hmm"])
+    model = classification.classifier_active().model
+    noise_threshold = model.thresholds["noise"]
+    model.thresholds["noise"] = 1.01
+    try:
+        items_route(item_ids=[sure.pk, unsure.pk])
+        sure.refresh_from_db()
+        unsure.refresh_from_db()
+        assert sure.state == unsure.state == FeedbackItem.State.TRIAGE
+        high, low = sure.scores["support"], unsure.scores["support"]
+        assert high > low
+        # What a better model does: it is sure about the first post, not the second.
+        set_thresholds((high + low) / 2, "support")
+        summary = services.triage_rescore()
+    finally:
+        model.thresholds["noise"] = noise_threshold
+    sure.refresh_from_db()
+    unsure.refresh_from_db()
+    assert sure.state == FeedbackItem.State.ROUTED
+    assert unsure.state == FeedbackItem.State.TRIAGE
+    case = Case.objects.get(item=sure)
+    assert case.department.slug == "support" and case.explanation["rescored"] is True
+    event = CaseEvent.objects.get(item=sure, kind=CaseEvent.Kind.ROUTED)
+    assert event.data["model_version"] == case.model_version != ""
+    assert summary.routed == 1 and summary.triage == 1
+
+
+def test_activating_a_version_enqueues_the_triage_rescore(django_capture_on_commit_callbacks):
+    version = classification.classifier_install_default()
+    with django_capture_on_commit_callbacks() as callbacks:
+        classification.classifier_activate(version=version)
+    assert [c.__name__ for c in callbacks] == ["_enqueue_rescore"]

@@ -1,0 +1,121 @@
+"""The correction memory: staff decisions become labels that move the next similar post."""
+
+import numpy as np
+import pytest
+
+from departments import services as case_services
+from departments.models import Case, Department
+from feedback.models import FeedbackItem
+from routing.memory import CorrectionMemory, MemorySettings, memory_reset
+from routing.models import RoutingLabel
+from routing.services import items_route
+from tests.factories import FeedbackItemFactory
+
+
+def _unit(*values):
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+SETTINGS = MemorySettings(min_similarity=0.9, max_strength=0.9, decisive_vote=0.6)
+
+
+def test_a_near_duplicate_follows_the_correction_and_a_stranger_is_untouched():
+    memory = CorrectionMemory(SETTINGS)
+    memory.replace([7], np.vstack([_unit(1, 0, 0)]), [{"marketing": 1.0}])
+    thresholds = {"support": 0.8, "marketing": 1.0, "noise": 0.9}
+    scores = [{"support": 0.4, "marketing": 0.1, "noise": 0.2}] * 2
+    close, far = memory.apply(np.vstack([_unit(1, 0.05, 0), _unit(0, 1, 0)]), scores, thresholds)
+    # Decisive: the marketing score reaches marketing's threshold (out of the model's reach).
+    assert close.scores["marketing"] >= thresholds["marketing"]
+    assert close.scores["support"] < 0.4  # not picked by the person: a weak "no"
+    assert [n.item_id for n in close.neighbours] == [7]
+    assert far.scores == scores[1] and not far.neighbours
+
+
+def test_a_negative_label_keeps_a_department_out():
+    memory = CorrectionMemory(SETTINGS)
+    memory.replace([1], np.vstack([_unit(0, 0, 1)]), [{"product": -1.0}])
+    thresholds = {"product": 0.6}
+    [effect] = memory.apply(np.vstack([_unit(0, 0, 1)]), [{"product": 0.95}], thresholds)
+    assert effect.scores["product"] < thresholds["product"]
+    assert effect.votes["product"] <= -SETTINGS.decisive_vote
+
+
+def test_capacity_keeps_the_newest_labels():
+    memory = CorrectionMemory(MemorySettings(capacity=2))
+    memory.replace([1, 2, 3], np.eye(3, dtype=np.float32), [{"a": 1.0}, {"b": 1.0}, {"c": 1.0}])
+    assert memory.item_ids == [2, 3]
+
+
+# -- labels from the case services ---------------------------------------------------------
+
+
+def _labels(item):
+    return {
+        (label.department, label.positive, label.kind)
+        for label in RoutingLabel.objects.filter(item=item)
+    }
+
+
+@pytest.mark.django_db
+def test_every_staff_decision_is_a_label(alice, bob):
+    support = Department.objects.get(slug="support")
+    product = Department.objects.get(slug="product")
+    item = FeedbackItemFactory(body="x", state=FeedbackItem.State.TRIAGE, scores={"support": 0.4})
+    [case] = case_services.triage_route(item=item, departments=[support], actor=alice)
+    # Picking what the model ranked first is a confirmation, not a correction.
+    assert _labels(item) == {("support", True, "confirmation"), ("noise", False, "confirmation")}
+
+    case_services.case_reroute(case=case, to_department=product, actor=alice)
+    assert ("product", True, "correction") in _labels(item)
+    assert ("support", False, "correction") in _labels(item)
+
+    product_case = Case.objects.get(item=item, department=product)
+    case_services.case_set_status(
+        case=product_case, status=Case.Status.DISMISSED, actor=bob, reason="spam"
+    )
+    assert ("noise", True, "correction") in _labels(item)
+    assert ("product", False, "correction") in _labels(item)
+
+
+@pytest.mark.django_db
+def test_wrong_department_dismissal_is_a_negative_label_and_noise_a_positive_one(alice):
+    item = FeedbackItemFactory(body="y", state=FeedbackItem.State.ROUTED)
+    case = Case.objects.create(item=item, department=Department.objects.get(slug="support"))
+    case_services.case_set_status(
+        case=case, status=Case.Status.DISMISSED, actor=alice, reason="wrong_department"
+    )
+    assert _labels(item) == {("support", False, "correction")}
+    other = FeedbackItemFactory(body="z", state=FeedbackItem.State.TRIAGE)
+    case_services.triage_mark_noise(item=other, actor=alice)
+    other.refresh_from_db()
+    assert other.state == FeedbackItem.State.NOISE
+    assert _labels(other) == {("noise", True, "correction")}
+
+
+@pytest.mark.django_db
+def test_a_correction_changes_the_next_similar_posts_route(alice):
+    memory_reset()
+    Department.objects.update(routing_threshold=1.01)  # the model alone routes nothing
+    text = "The lamp in the hotel lobby keeps flickering every evening"
+    first = FeedbackItemFactory(body=text, external_id="m-1")
+    items_route(item_ids=[first.pk])
+    first.refresh_from_db()
+    assert first.state == FeedbackItem.State.TRIAGE
+    marketing = Department.objects.get(slug="marketing")
+    case_services.triage_route(item=first, departments=[marketing], actor=alice)
+
+    again = FeedbackItemFactory(body=text + "!", external_id="m-2")
+    unrelated = FeedbackItemFactory(
+        body="Payroll sent my tax form to the wrong address", external_id="m-3"
+    )
+    items_route(item_ids=[again.pk, unrelated.pk])
+    again.refresh_from_db()
+    unrelated.refresh_from_db()
+    assert again.state == FeedbackItem.State.ROUTED
+    case = Case.objects.get(item=again)
+    assert case.department == marketing
+    assert case.explanation["similar"][0]["item"] == first.pk
+    assert unrelated.state == FeedbackItem.State.TRIAGE
+    memory_reset()
