@@ -470,3 +470,16 @@ def test_explain_many_matches_explain_pair_by_pair(small_model: DepartmentModel)
     assert small_model.explain_many(requests, top=4) == [
         small_model.explain(text, label, top=4) for text, label in requests
     ]
+
+
+def test_cached_char_grams_equal_the_hashing_vectorizer() -> None:
+    from routing.classifier.features import HashedCounts, _CharGramCache
+
+    counts = HashedCounts(SMALL.features)
+    texts = [normalize_text(t) for t in _corpus()[0]] + ["", "a", "a a a", "x y z"]
+    expected = counts._char.transform(texts)
+    assert (counts._char_grams.transform(texts) != expected).nnz == 0
+    # A cache too small for the batch empties itself and still gives the same counts.
+    tiny = _CharGramCache(counts._char.build_analyzer(), SMALL.features.n_char, max_words=5)
+    assert (tiny.transform(texts) != expected).nnz == 0
+    assert (tiny.transform(texts[:3]) != expected[:3]).nnz == 0
