@@ -149,7 +149,7 @@ def items_decide(
     """Classify a batch in one model call, then decide item by item. Writes nothing."""
     model = classifier.model
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
-    scored = model.score_batch([item.body for item in items])
+    scored = model.score_batch([item.body for item in items], cascade=settings.ROUTING_CASCADE)
     thresholds = thresholds_for(classifier, departments)
     model_scores = [
         {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}

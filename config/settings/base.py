@@ -333,6 +333,10 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBU
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
+# Posts the model is not sure about are also read by the sentence encoder (multilingual-e5-
+# small) and the two opinions averaged: better routing (docs/classifier.md) at ~15-36 such
+# posts/s per worker thread instead of thousands, so off by default.
+ROUTING_CASCADE = env.bool("ROUTING_CASCADE", default=False)
 # Retraining needs no data file: it fits the organisation's layer on top of the shipped
 # model from staff labels (routing/learning.py).
 

@@ -98,7 +98,9 @@ def evaluate_proba(
     }
 
 
-def evaluate_model(model: DepartmentModel, texts: list[str], labels: list[str]) -> dict:
+def evaluate_model(
+    model: DepartmentModel, texts: list[str], labels: list[str], *, cascade: bool = False
+) -> dict:
     """Score `model` on labelled texts.
 
     Precision, recall, F1 and the confusion matrix (rows = true, columns = predicted) use
@@ -110,5 +112,9 @@ def evaluate_model(model: DepartmentModel, texts: list[str], labels: list[str]) 
     """
     if len(texts) != len(labels):
         raise ValueError("texts and labels differ in length")
-    proba = model.predict_proba(list(texts))
+    proba = (
+        model.predict_proba(list(texts), cascade=True)
+        if cascade
+        else model.predict_proba(list(texts))
+    )
     return evaluate_proba(proba, list(labels), model.labels, model.thresholds)

@@ -161,16 +161,35 @@ class DepartmentModel:
         rows = self.foreign_rows(texts, normalized)
         if not rows:
             return proba, rows
+        proba = proba.copy()
+        proba[rows] = self._head_proba([texts[r] for r in rows])
+        return proba, rows
+
+    def _head_proba(self, texts: list[str]) -> np.ndarray:
+        """The multilingual head's probabilities, mapped onto this model's thresholds."""
         from .multilingual import encode, onto_thresholds
 
         head = self.multilingual
-        raw = encode([texts[r] for r in rows]) @ head["coef"].T + head["intercept"]
+        raw = encode(texts) @ head["coef"].T + head["intercept"]
         own = _sigmoid(raw * head["calibration"][:, 0] + head["calibration"][:, 1])
         main = np.array([self.thresholds[k] for k in self.labels])
         limits = np.array([head["thresholds"][k] for k in self.labels])
+        return onto_thresholds(own, limits, main)
+
+    def with_cascade(self, texts: list[str], proba: np.ndarray, skip=()) -> np.ndarray:
+        """The optional cascade (ROUTING_CASCADE): posts no label is sure about (none over
+        its threshold) are also read by the sentence encoder, and the two opinions are
+        averaged. ~15-36 posts/s per thread for that share, so off by default."""
+        if self.multilingual is None or not len(proba):
+            return proba
+        limits = np.array([self.thresholds[k] for k in self.labels])
+        skip = set(skip)
+        rows = [r for r in np.flatnonzero(~(proba >= limits).any(axis=1)).tolist() if r not in skip]
+        if not rows:
+            return proba
         proba = proba.copy()
-        proba[rows] = onto_thresholds(own, limits, main)
-        return proba, rows
+        proba[rows] = (proba[rows] + self._head_proba([texts[r] for r in rows])) / 2.0
+        return proba
 
     def sentiment_of(self, features) -> np.ndarray | None:
         """Probability that each text is positive (praise) rather than negative (a
@@ -193,7 +212,7 @@ class DepartmentModel:
     def _linear(self, features) -> np.ndarray:
         return np.asarray(features @ self._coef_t) + self.intercept
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
+    def predict_proba(self, texts: list[str], *, cascade: bool = False) -> np.ndarray:
         """Calibrated one-vs-rest probabilities, shape (n, n_labels); rows need not sum to 1.
 
         A post of several sentences also gets each sentence's scores, and a department
@@ -203,7 +222,8 @@ class DepartmentModel:
         texts = list(texts)
         proba = self.with_segments(texts, self._calibrated(self.decision_function(texts)))
         normalized = [normalize_text(text) for text in texts]
-        return self.with_multilingual(texts, normalized, proba)[0]
+        proba, foreign = self.with_multilingual(texts, normalized, proba)
+        return self.with_cascade(texts, proba, skip=foreign) if cascade else proba
 
     def with_segments(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
         owners, segments = [], []
@@ -222,10 +242,10 @@ class DepartmentModel:
         slope, offset = self.calibration[:, 0], self.calibration[:, 1]
         return _sigmoid(scores.astype(np.float64) * slope + offset)
 
-    def score_batch(self, texts: list[str]) -> ScoredBatch:
+    def score_batch(self, texts: list[str], *, cascade: bool = False) -> ScoredBatch:
         """`predict_proba` for a batch, keeping its features so that the same batch can be
         explained without computing them again (routing scores, then explains its cases)."""
-        return ScoredBatch(self, list(texts))
+        return ScoredBatch(self, list(texts), cascade=cascade)
 
     def predict(self, texts: list[str]) -> list[str]:
         proba = self.predict_proba(texts)
@@ -385,7 +405,7 @@ class ScoredBatch:
     """One batch's probabilities (`proba`, as predict_proba gives them), and explanations
     drawn from the same features."""
 
-    def __init__(self, model: DepartmentModel, texts: list[str]) -> None:
+    def __init__(self, model: DepartmentModel, texts: list[str], *, cascade: bool = False) -> None:
         self._model = model
         self.labels = model.labels
         self.normalized = [normalize_text(text) for text in texts]
@@ -400,6 +420,8 @@ class ScoredBatch:
         )
         proba = model.with_segments(list(texts), model._calibrated(model._linear(self._features)))
         self.proba, self.foreign = model.with_multilingual(list(texts), self.normalized, proba)
+        if cascade:
+            self.proba = model.with_cascade(list(texts), self.proba, skip=self.foreign)
         self.sentiment = model.sentiment_of(self._features)
 
     @property

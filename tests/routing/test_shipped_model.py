@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from routing.classifier import DepartmentModel, evaluate_model
@@ -87,3 +88,24 @@ def test_a_post_about_two_departments_reaches_both(shipped):
         shipped.predict_proba([f"{bug} {hiring}"]), shipped.labels, shipped.thresholds
     )
     assert joined == {"product", "hr"}
+
+
+def test_the_cascade_averages_the_encoder_in_only_for_unsure_posts(shipped):
+    from routing.classifier.evaluation import routed_sets
+
+    texts = [
+        "Great colleagues but the salary is low and management never listens to staff",
+        "I was charged twice for my order",
+        "hmm ok then",
+        "The new update looks different",
+    ]
+    plain = shipped.predict_proba(texts)
+    cascaded = shipped.predict_proba(texts, cascade=True)
+    sure = [bool(s) for s in routed_sets(plain, shipped.labels, shipped.thresholds)]
+    assert True in sure and False in sure, sure  # else this test says nothing
+    for row, is_sure in enumerate(sure):
+        if is_sure:  # a sure post is not re-read
+            assert np.allclose(cascaded[row], plain[row])
+        else:
+            expected = (plain[row] + shipped._head_proba([texts[row]])[0]) / 2
+            assert np.allclose(cascaded[row], expected)

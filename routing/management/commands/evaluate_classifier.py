@@ -20,11 +20,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="End with one line of JSON holding every figure."
         )
+        parser.add_argument(
+            "--cascade",
+            action="store_true",
+            default=None,
+            help="Score as routing does with ROUTING_CASCADE on (default: the setting).",
+        )
         source = parser.add_mutually_exclusive_group()
         source.add_argument("--model-version", help="A stored ClassifierVersion's version.")
         source.add_argument("--model", help="An artifact file (.npz) instead of the database.")
 
-    def handle(self, *args, data, json: bool, model_version, model, **options):
+    def handle(self, *args, data, json: bool, model_version, model, cascade, **options):
+        from django.conf import settings
+
+        cascade = settings.ROUTING_CASCADE if cascade is None else cascade
         version = model_version
         try:
             texts, labels, _ = read_labelled_csv(data)
@@ -44,7 +53,7 @@ class Command(BaseCommand):
         else:
             active = classifier_active()
             classifier, name = active.model, active.version
-        report = evaluate_model(classifier, texts, labels)
+        report = evaluate_model(classifier, texts, labels, cascade=cascade)
         report["model_version"] = name
         self._print(report)
         if json:
