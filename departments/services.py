@@ -287,8 +287,7 @@ def triage_route(
     *, item: FeedbackItem, departments: Sequence[Department], actor, note: str = ""
 ) -> list[Case]:
     """Route an item from the shared triage inbox: any department member may do it."""
-    if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
-        raise PermissionDenied("Only department staff can route from the triage inbox.")
+    _check_triage_staff(actor, "Only department staff can route from the triage inbox.")
     if not departments:
         raise ActionError("Choose at least one department.")
     now = timezone.now()
@@ -334,6 +333,12 @@ def triage_route(
     return cases
 
 
+def _check_triage_staff(actor, message: str) -> None:
+    """The shared triage inbox is worked by anyone in a department, and admins."""
+    if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
+        raise PermissionDenied(message)
+
+
 def _suggested(item: FeedbackItem) -> str | None:
     """The department the model ranked first for the item (noise excluded), if any."""
     scores = {k: v for k, v in (item.scores or {}).items() if k != NOISE}
@@ -342,8 +347,7 @@ def _suggested(item: FeedbackItem) -> str | None:
 
 def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackItem:
     """Take an item out of the triage inbox as spam or chatter that no department owns."""
-    if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
-        raise PermissionDenied("Only department staff can work the triage inbox.")
+    _check_triage_staff(actor, "Only department staff can work the triage inbox.")
     with transaction.atomic():
         locked = FeedbackItem.objects.select_for_update().get(pk=item.pk)
         if locked.state not in (FeedbackItem.State.TRIAGE, FeedbackItem.State.FAILED):

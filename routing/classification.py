@@ -55,7 +55,7 @@ def classifier_version_create(
     return version
 
 
-def classifier_activate(*, version: ClassifierVersion, rescore: bool = True) -> None:
+def classifier_activate(*, version: ClassifierVersion) -> None:
     """Make `version` the one workers use. Both flips happen in one transaction, so there is
     never a moment with two active versions (a partial unique index enforces it).
 
@@ -66,8 +66,7 @@ def classifier_activate(*, version: ClassifierVersion, rescore: bool = True) -> 
         ClassifierVersion.objects.filter(pk=version.pk).update(
             active=True, activated_at=timezone.now()
         )
-        if rescore:
-            transaction.on_commit(_enqueue_rescore, robust=True)
+        transaction.on_commit(_enqueue_rescore, robust=True)
 
 
 def _enqueue_rescore() -> None:

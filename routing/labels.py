@@ -30,22 +30,10 @@ def label_record(
     actor = actor if getattr(actor, "pk", None) else None
     verdicts = {slug: False for slug in negative} | {slug: True for slug in positive}
     for slug, right in verdicts.items():
+        fields = {"positive": right, "kind": kind, "action": action, "actor": actor}
         RoutingLabel.objects.update_or_create(
             item_id=item_id,
             department=slug,
-            defaults={
-                "positive": right,
-                "kind": kind,
-                "action": action,
-                "actor": actor,
-                "updated_at": now,
-            },
-            create_defaults={
-                "positive": right,
-                "kind": kind,
-                "action": action,
-                "actor": actor,
-                "created_at": now,
-                "updated_at": now,
-            },
+            defaults={**fields, "updated_at": now},
+            create_defaults={**fields, "created_at": now, "updated_at": now},
         )

@@ -29,7 +29,7 @@ from routing.classification import (
 )
 from routing.classifier import evaluate_model
 from routing.classifier.layer import LayerExample, fit_layer
-from routing.memory import CONFIRMATION_WEIGHT, CORRECTION_WEIGHT
+from routing.memory import CORRECTION_WEIGHT, label_weight
 from routing.models import ClassifierVersion, RoutingLabel
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def labels_from_staff() -> list[StaffLabel]:
             body,
             department,
             positive,
-            CORRECTION_WEIGHT if kind == RoutingLabel.Kind.CORRECTION else CONFIRMATION_WEIGHT,
+            label_weight(kind),
             pk,
         )
         for pk, item_id, body, department, positive, kind in rows

@@ -52,6 +52,11 @@ CORRECTION_WEIGHT = 1.0
 CONFIRMATION_WEIGHT = 0.5
 
 
+def label_weight(kind: str) -> float:
+    """A correction weighs more than a confirmation (RoutingLabel.kind)."""
+    return CORRECTION_WEIGHT if kind == "correction" else CONFIRMATION_WEIGHT
+
+
 @dataclass
 class Neighbour:
     item_id: int
@@ -194,7 +199,7 @@ class CorrectionMemory:
 # -- the process-wide memory, kept in step with the RoutingLabel table ----------------------
 
 _lock = threading.Lock()
-_state: dict = {"memory": None, "model_version": None, "seen": None, "vectors": {}}
+_state: dict = {"memory": None, "model_version": None, "seen": None, "keys": {}}
 
 
 def memory_for(classifier) -> CorrectionMemory:
@@ -214,8 +219,8 @@ def memory_for(classifier) -> CorrectionMemory:
         ):
             return current
         if _state["model_version"] != classifier.version:
-            _state["vectors"] = {}
-        memory = memory_build(classifier.model, cache=_state["vectors"])
+            _state["keys"] = {}
+        memory = memory_build(classifier.model, cache=_state["keys"])
         _state.update(memory=memory, model_version=classifier.version, seen=marker)
         logger.info("correction memory: %s labelled posts", len(memory))
         return memory
@@ -223,45 +228,48 @@ def memory_for(classifier) -> CorrectionMemory:
 
 def memory_reset() -> None:
     with _lock:
-        _state.update(memory=None, model_version=None, seen=None, vectors={})
+        _state.update(memory=None, model_version=None, seen=None, keys={})
 
 
-def labelled_posts(limit: int) -> tuple[list[int], list[str], list[dict[str, float]]]:
-    """(item ids, bodies, {department: signed weight}) of the newest labelled posts."""
+def labelled_posts(limit: int) -> tuple[list[int], list[dict[str, float]]]:
+    """(item ids, {department: signed weight}) of the newest labelled posts, oldest first."""
     from routing.models import RoutingLabel
 
     rows = (
         RoutingLabel.objects.order_by("-updated_at", "-pk")
-        .values_list("item_id", "item__body", "department", "positive", "kind")
+        .values_list("item_id", "department", "positive", "kind")
         .iterator(chunk_size=5000)
     )
     by_item: dict[int, dict[str, float]] = {}
-    bodies: dict[int, str] = {}
-    for item_id, body, department, positive, kind in rows:
+    for item_id, department, positive, kind in rows:
         if item_id not in by_item and len(by_item) >= limit:
             continue
-        weight = CORRECTION_WEIGHT if kind == "correction" else CONFIRMATION_WEIGHT
+        weight = label_weight(kind)
         by_item.setdefault(item_id, {})[department] = weight if positive else -weight
-        bodies[item_id] = body
     ids = list(reversed(list(by_item)))  # oldest first, so capacity trims the oldest
-    return ids, [bodies[i] for i in ids], [by_item[i] for i in ids]
+    return ids, [by_item[i] for i in ids]
 
 
 def memory_build(
     model, settings: MemorySettings | None = None, cache: dict[int, Keys] | None = None
 ) -> CorrectionMemory:
-    """A memory of the newest labelled posts; `cache` (item id -> vector, for this model)
-    spares re-embedding posts already seen, so a new label costs one post's embedding."""
+    """A memory of the newest labelled posts; `cache` (item id -> keys, for this model)
+    spares reading and re-embedding posts already seen, so a new label costs one post."""
+    from feedback.models import FeedbackItem
+
     memory = CorrectionMemory(settings)
     cache = {} if cache is None else cache
-    ids, bodies, labels = labelled_posts(memory.settings.capacity)
+    ids, labels = labelled_posts(memory.settings.capacity)
     if not ids or model.word_vectors is None:  # a model without word vectors has no memory
         return memory
-    missing = [(i, body) for i, body in zip(ids, bodies, strict=True) if i not in cache]
+    missing = [i for i in ids if i not in cache]
+    bodies = dict(FeedbackItem.objects.filter(pk__in=missing).values_list("pk", "body"))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
-        fresh = keys_of(model, model.score_batch([body for _, body in chunk]))
-        for n, (i, _) in enumerate(chunk):
+        fresh = keys_of(model, model.score_batch([bodies[i] for i in chunk]))
+        for n, i in enumerate(chunk):
             cache[i] = fresh.rows(slice(n, n + 1))
+    for stale in set(cache) - set(ids):  # fell out of the memory, or erased
+        del cache[stale]
     memory.replace(ids, Keys.stack([cache[i] for i in ids]), labels)
     return memory

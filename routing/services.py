@@ -89,6 +89,22 @@ def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Departme
     return thresholds
 
 
+def batch_score(
+    classifier: ActiveClassifier, texts: list[str], thresholds: dict[str, float]
+) -> tuple[ScoredBatch, list[MemoryEffect]]:
+    """Score a batch as routing does: the model (with the cascade when ROUTING_CASCADE is
+    on), then the correction memory, which moves the scores of posts like ones staff
+    labelled before thresholds are applied. Writes nothing."""
+    model = classifier.model
+    scored = model.score_batch(texts, cascade=settings.ROUTING_CASCADE)
+    model_scores = [
+        {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
+        for row in scored.proba
+    ]
+    effects = memory_for(classifier).apply(keys_of(model, scored), model_scores, thresholds)
+    return scored, effects
+
+
 def decision_make(
     item: FeedbackItem,
     *,
@@ -147,16 +163,9 @@ def items_decide(
     rules: Sequence[CompiledRule],
 ) -> list[Decision]:
     """Classify a batch in one model call, then decide item by item. Writes nothing."""
-    model = classifier.model
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
-    scored = model.score_batch([item.body for item in items], cascade=settings.ROUTING_CASCADE)
     thresholds = thresholds_for(classifier, departments)
-    model_scores = [
-        {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
-        for row in scored.proba
-    ]
-    # Staff corrections of similar posts move the scores before thresholds are applied.
-    effects = memory_for(classifier).apply(keys_of(model, scored), model_scores, thresholds)
+    scored, effects = batch_score(classifier, [item.body for item in items], thresholds)
     decisions = []
     sentiment = scored.sentiment
     for row, (item, effect) in enumerate(zip(items, effects, strict=True)):

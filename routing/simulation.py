@@ -26,8 +26,8 @@ from feedback.models import FeedbackItem, Source
 from feedback.services import feedback_ingest
 from routing.classification import classifier_active
 from routing.classifier.evaluation import evaluate_proba
-from routing.memory import keys_of, memory_for, memory_reset
-from routing.services import items_route, thresholds_for
+from routing.memory import memory_reset
+from routing.services import batch_score, items_route, thresholds_for
 
 NOISE = "noise"
 SIM_SOURCE = "simulation"
@@ -52,14 +52,12 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
     """Evaluate the active model plus the current correction memory on labelled texts."""
     classifier = classifier_active()
     model = classifier.model
-    memory = memory_for(classifier)
     departments = {d.slug: d for d in Department.objects.all()}
     thresholds = thresholds_for(classifier, departments)
     rows = []
     for start in range(0, len(texts), BATCH):
-        scored = model.score_batch(texts[start : start + BATCH])
-        scores = [dict(zip(model.labels, map(float, row), strict=True)) for row in scored.proba]
-        for effect in memory.apply(keys_of(model, scored), scores, thresholds):
+        _, effects = batch_score(classifier, texts[start : start + BATCH], thresholds)
+        for effect in effects:
             rows.append([effect.scores.get(label, 0.0) for label in model.labels])
     proba = np.array(rows, dtype=np.float64).reshape(len(texts), len(model.labels))
     report = evaluate_proba(

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from .embeddings import WordVectors
 from .features import (
@@ -219,11 +220,7 @@ class DepartmentModel:
         takes the highest: a post that reports a bug in one sentence and a billing
         problem in the next reaches both thresholds instead of splitting its evidence
         (fan-out)."""
-        texts = list(texts)
-        proba = self.with_segments(texts, self._calibrated(self.decision_function(texts)))
-        normalized = [normalize_text(text) for text in texts]
-        proba, foreign = self.with_multilingual(texts, normalized, proba)
-        return self.with_cascade(texts, proba, skip=foreign) if cascade else proba
+        return ScoredBatch(self, list(texts), cascade=cascade).proba
 
     def with_segments(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
         owners, segments = [], []
@@ -433,8 +430,6 @@ class ScoredBatch:
         block = self._features[:, : self._model.feature_config.n_word]
         norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        import scipy.sparse as sp
-
         return (sp.diags(1.0 / norms) @ block).tocsr()
 
     def explain(

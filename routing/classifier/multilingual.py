@@ -22,6 +22,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
+from .training import TARGET_PRECISION, choose_thresholds, fit_calibration
+
 _lock = threading.Lock()
 _encoder = None
 
@@ -68,9 +70,7 @@ def fit_head(
     groups: list[str],
     label_names: tuple[str, ...],
     *,
-    target_precision: float,
-    choose_thresholds,
-    fit_calibration,
+    target_precision: float = TARGET_PRECISION,
     C: float = 1.0,
 ) -> dict:
     """One-vs-rest logistic regression per department; calibration and thresholds from

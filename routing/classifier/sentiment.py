@@ -21,6 +21,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
+from .training import balanced_weights
+
 POSITIVE, NEGATIVE = 1, 0
 
 
@@ -64,19 +66,6 @@ def _fit(x, y, weights, C: float, seed: int) -> tuple[np.ndarray, float]:
     return model.coef_[0].astype(np.float32), float(model.intercept_[0])
 
 
-def _balanced(labels: np.ndarray, sources: list[str]) -> np.ndarray:
-    """Every (source, label) cell weighs the same, then both labels weigh the same."""
-    cells: dict[tuple[str, int], int] = {}
-    for s, label in zip(sources, labels, strict=True):
-        cells[(s, int(label))] = cells.get((s, int(label)), 0) + 1
-    w = np.array([1.0 / cells[(s, int(la))] for s, la in zip(sources, labels, strict=True)])
-    for value in (0, 1):
-        mask = labels == value
-        if mask.any():
-            w[mask] /= w[mask].sum()
-    return w * len(w) / w.sum()
-
-
 def binary_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     scores = []
     for value in (0, 1):
@@ -105,7 +94,8 @@ def fit_sentiment(
 
     y = np.asarray(labels, dtype=np.int64)
     x = matrix(texts)
-    weights = _balanced(y, sources)
+    # Every (source, label) cell weighs the same, then both labels weigh the same.
+    weights = balanced_weights(list(y), sources, None, source_balance=1.0)
     held_out = np.zeros(len(y))
     names = sorted(set(sources))
     for name in names:

@@ -104,6 +104,7 @@ class Command(BaseCommand):
                 f"{held_out['macro_f1']:.3f}, auto-route precision "
                 f"{held_out['auto_route_precision']:.3f} at coverage {held_out['coverage']:.3f}"
             )
+            self.stderr.write(f"held-out per department: {_per_department(held_out)}")
         self.stderr.write(
             "thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in model.thresholds.items())
         )
@@ -122,9 +123,6 @@ class Command(BaseCommand):
             self._multilingual(model, texts, labels, sources, multilingual_rows, seed)
         if out:
             model.save(Path(out))
-            model_metrics = model.metrics.get("held_out") or {}
-            if model_metrics:
-                self.stderr.write(f"held-out per department: {_per_department(model_metrics)}")
             self.stdout.write(f"wrote {out} ({Path(out).stat().st_size // 1024} KiB)")
             return
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +130,9 @@ class Command(BaseCommand):
             model.save(path)
             artifact = path.read_bytes()
         version = classifier_version_create(
-            model=model, artifact=artifact, notes=notes or f"trained on {Path(data).name}"
+            model=model,
+            artifact=artifact,
+            notes=notes or "trained on " + ", ".join(Path(d).name for d in data),
         )
         if activate:
             classifier_activate(version=version)
@@ -163,11 +163,6 @@ class Command(BaseCommand):
 
     def _multilingual(self, model, texts, labels, sources, rows: int, seed: int) -> None:
         from routing.classifier import multilingual
-        from routing.classifier.training import (
-            TARGET_PRECISION,
-            choose_thresholds,
-            fit_calibration,
-        )
 
         picked = multilingual.balanced_sample(labels, sources, rows, seed)
         started = time.perf_counter()
@@ -177,9 +172,6 @@ class Command(BaseCommand):
             [labels[i] for i in picked],
             [sources[i] for i in picked],
             model.labels,
-            target_precision=TARGET_PRECISION,
-            choose_thresholds=choose_thresholds,
-            fit_calibration=fit_calibration,
         )
         model.set_multilingual(head)
         self.stderr.write(
