@@ -35,7 +35,7 @@ def user_sees_everything(user) -> bool:
 
 
 def items_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
-    from feedback.services import ApiKeyPrincipal
+    from feedback.principals import ApiKeyPrincipal
 
     queryset = FeedbackItem.objects.all() if queryset is None else queryset
     if isinstance(user, ApiKeyPrincipal):
@@ -57,7 +57,7 @@ def items_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
 
 
 def cases_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
-    from feedback.services import ApiKeyPrincipal
+    from feedback.principals import ApiKeyPrincipal
 
     queryset = Case.objects.all() if queryset is None else queryset
     if isinstance(user, ApiKeyPrincipal):

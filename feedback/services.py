@@ -1,19 +1,17 @@
 """Everything that changes the feedback store: ingest and API keys."""
 
-import contextlib
-import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from config import metrics
 from feedback.models import ApiKey, Source
+from feedback.principals import KEY_PREFIX, forget_key, key_digest
 from feedback.validation import CleanEntry, entry_validate
 from routing.dispatch import routing_enqueue_on_commit
 
@@ -199,14 +197,7 @@ def _existing_ids(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]
         return {(s, e): pk for pk, s, e in cursor.fetchall()}
 
 
-# --- API keys -------------------------------------------------------------------------------
-
-KEY_PREFIX = "sb_"
-_CACHE_TTL = 60
-
-
-def _digest(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
+# --- API keys (authentication lives in feedback.principals) --------------------------------
 
 
 def apikey_create(
@@ -226,7 +217,7 @@ def apikey_create(
         name=name,
         source=source,
         prefix=raw_key[:10],
-        digest=_digest(raw_key),
+        digest=key_digest(raw_key),
         scopes=sorted(set(scopes)),
         acts_as=acts_as,
     )
@@ -235,69 +226,4 @@ def apikey_create(
 
 def apikey_revoke(*, key: ApiKey) -> None:
     ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
-    _cache_delete(f"apikey:{key.digest}")
-
-
-@dataclass(frozen=True)
-class ApiKeyPrincipal:
-    """What `request.user` is for a request authenticated by an API key."""
-
-    key_id: int
-    name: str
-    source_id: int
-    scopes: tuple[str, ...]
-    acts_as_id: int | None = None
-    is_authenticated: bool = True
-    is_anonymous: bool = False
-    is_active: bool = True
-    is_staff: bool = False
-    is_superuser: bool = False
-
-    @property
-    def pk(self) -> None:  # not a user: code that stores request.user.pk stores nothing
-        return None
-
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
-
-
-def apikey_authenticate(*, raw_key: str) -> ApiKeyPrincipal | None:
-    """The principal for a raw key, or None. Cached for a minute: a database lookup per
-    request costs about 30% of single-POST throughput. Revocation clears the cache entry."""
-    digest = _digest(raw_key)
-    cache_key = f"apikey:{digest}"
-    cached = _cache_get(cache_key)
-    if cached is not None:
-        return ApiKeyPrincipal(**cached) if cached else None
-    key = ApiKey.objects.filter(digest=digest, revoked_at=None).first()
-    if key is None:
-        _cache_set(cache_key, {})
-        return None
-    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
-    data = {
-        "key_id": key.pk,
-        "name": key.name,
-        "source_id": key.source_id,
-        "scopes": tuple(key.scopes),
-        "acts_as_id": key.acts_as_id,
-    }
-    _cache_set(cache_key, data)
-    return ApiKeyPrincipal(**data)
-
-
-# The cache is an optimisation: with Redis down, authentication falls back to the database.
-def _cache_get(key: str) -> Any:
-    try:
-        return cache.get(key)
-    except Exception:
-        return None
-
-
-def _cache_set(key: str, value: Any) -> None:
-    with contextlib.suppress(Exception):
-        cache.set(key, value, _CACHE_TTL)
-
-
-def _cache_delete(key: str) -> None:
-    with contextlib.suppress(Exception):
-        cache.delete(key)
+    forget_key(key.digest)

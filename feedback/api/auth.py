@@ -4,7 +4,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 
-from feedback.services import ApiKeyPrincipal, apikey_authenticate
+from feedback.principals import ApiKeyPrincipal, apikey_authenticate
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from feedback.models import ApiKey, Source
-from feedback.services import apikey_authenticate
+from feedback.principals import apikey_authenticate
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +35,16 @@ def test_unknown_scope_is_refused(source):
     with pytest.raises(CommandError, match="Unknown scope"):
         run("--source", "web", "--scopes", "ingest,admin")
     assert not ApiKey.objects.exists()
+
+
+def test_editing_or_deleting_a_key_takes_effect_on_the_next_request(source):
+    """The principal is cached for a minute; an edit in the admin (a save) or a delete must
+    not leave the old rights usable for that minute."""
+    raw, _ = run("--source", "web", "--scopes", "ingest,read")
+    assert apikey_authenticate(raw_key=raw).scopes == ("ingest", "read")  # now cached
+    key = ApiKey.objects.get()
+    key.scopes = ["read"]
+    key.save()
+    assert apikey_authenticate(raw_key=raw).scopes == ("read",)
+    key.delete()
+    assert apikey_authenticate(raw_key=raw) is None

@@ -1,5 +1,5 @@
 from feedback.api.auth import ScopePermission
-from feedback.services import ApiKeyPrincipal
+from feedback.principals import ApiKeyPrincipal
 
 
 class ManageWebhooks(ScopePermission):
