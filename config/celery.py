@@ -2,10 +2,32 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 app = Celery("switchboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# Tasks are the system: they read every row they need (emitters filter per recipient
+# themselves). In tests tasks run eagerly inside the request that queued them, so the
+# request's access guard is switched off for the task's duration (config/access.py).
+_task_guards: dict[str, object] = {}
+
+
+@signals.task_prerun.connect
+def _task_reads_unscoped(task_id=None, **kwargs) -> None:
+    from config.access import guarded
+
+    manager = guarded(active=False)
+    manager.__enter__()
+    _task_guards[task_id] = manager
+
+
+@signals.task_postrun.connect
+def _task_done(task_id=None, **kwargs) -> None:
+    manager = _task_guards.pop(task_id, None)
+    if manager is not None:
+        manager.__exit__(None, None, None)

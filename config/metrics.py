@@ -306,11 +306,16 @@ def _items_gauges() -> dict[str, int]:
 
     from feedback.models import FeedbackItem
 
-    waiting = FeedbackItem.objects.filter(
-        state=FeedbackItem.State.RECEIVED,
-        received_at__lt=timezone.now() - settings.ROUTING_SWEEP_AFTER,
-    ).count()
-    failed = FeedbackItem.objects.filter(state=FeedbackItem.State.FAILED).count()
+    # Operators' totals (behind the metrics token), counts only: a system read.
+    waiting = (
+        FeedbackItem.objects.unscoped()
+        .filter(
+            state=FeedbackItem.State.RECEIVED,
+            received_at__lt=timezone.now() - settings.ROUTING_SWEEP_AFTER,
+        )
+        .count()
+    )
+    failed = FeedbackItem.objects.unscoped().filter(state=FeedbackItem.State.FAILED).count()
     return {"waiting": waiting, "failed": failed}
 
 

@@ -88,5 +88,6 @@ class CaseFilter(django_filters.FilterSet):
         )
 
     def filter_q(self, queryset, name, value):
-        items = search_filter(FeedbackItem.objects.all(), name, value)
+        # Only narrows cases the queryset already scoped; the items are matched by text.
+        items = search_filter(FeedbackItem.objects.unscoped(), name, value)
         return queryset.filter(item__in=items.values("pk"))

@@ -113,9 +113,8 @@ def overview(user, flt: DashboardFilter) -> dict:
         "open": sum(r.get("open", 0) for r in backlog.values()),
         "oldest": min((r["oldest"] for r in backlog.values() if r.get("oldest")), default=None),
     }
-    # Triage items have no case, so none is sealed-only (see departments.views._nav).
     triage, triage_more = capped_count(
-        FeedbackItem.objects.filter(state=FeedbackItem.State.TRIAGE), cap=1000
+        FeedbackItem.objects.visible_to(user).filter(state=FeedbackItem.State.TRIAGE), cap=1000
     )
     return {
         "filter": flt,
@@ -135,7 +134,9 @@ def backlog_compute(*, source_ids: list[int] | None = None) -> dict[int, dict]:
     """Open cases and the oldest open case per department (a scan of open cases only)."""
     from departments.models import Case
 
-    qs = Case.objects.filter(status__in=OPEN)
+    # Every department's numbers at once, cached for all viewers: a system read, which
+    # _backlog narrows to the departments the viewer may see.
+    qs = Case.objects.unscoped().filter(status__in=OPEN)
     if source_ids:
         qs = qs.filter(item__source_id__in=source_ids)
     return {
@@ -337,7 +338,9 @@ def handoffs(user, flt: DashboardFilter) -> dict:
 def routing_quality(user, flt: DashboardFilter) -> dict:
     """Coverage (share of items routed without a person) and agreement between the
     classifier and people, per week; precision per department from staff corrections."""
-    items = FeedbackItem.objects.filter(received_at__gte=flt.start_dt, received_at__lt=flt.end_dt)
+    items = FeedbackItem.objects.visible_to(user).filter(
+        received_at__gte=flt.start_dt, received_at__lt=flt.end_dt
+    )
     if flt.sources:
         items = items.filter(source_id__in=flt.sources)
     weekly = defaultdict(lambda: {"items": 0, "auto": 0, "triage": 0})
@@ -357,16 +360,23 @@ def routing_quality(user, flt: DashboardFilter) -> dict:
     departments = visible_departments(user, flt.departments)
     precision = []
     for dept in departments:
-        closed = dept.cases.filter(
-            routed_by__in=["model", "rule"], created_at__gte=flt.start_dt, created_at__lt=flt.end_dt
-        ).aggregate(
-            kept=Count("pk", filter=Q(status="resolved")),
-            wrong=Count(
-                "pk",
-                filter=Q(status="dismissed", events__kind__in=["rerouted"])
-                | Q(status="dismissed", events__data__reason="wrong_department"),
-                distinct=True,
-            ),
+        # `departments` are the ones the viewer may see, so all their cases are visible.
+        closed = (
+            dept.cases.unscoped()
+            .filter(
+                routed_by__in=["model", "rule"],
+                created_at__gte=flt.start_dt,
+                created_at__lt=flt.end_dt,
+            )
+            .aggregate(
+                kept=Count("pk", filter=Q(status="resolved")),
+                wrong=Count(
+                    "pk",
+                    filter=Q(status="dismissed", events__kind__in=["rerouted"])
+                    | Q(status="dismissed", events__data__reason="wrong_department"),
+                    distinct=True,
+                ),
+            )
         )
         precision.append(
             {
@@ -380,7 +390,9 @@ def routing_quality(user, flt: DashboardFilter) -> dict:
 
 
 def themes_for(scope: str) -> ThemeSnapshot | None:
-    return ThemeSnapshot.objects.filter(scope=scope).first()
+    # The caller passes a department the viewer may see, or "all" (computed without the
+    # items only a sealed department holds).
+    return ThemeSnapshot.objects.unscoped().filter(scope=scope).first()
 
 
 def spikes_for(user, *, department: Department | None = None, days: int = 7) -> list[Spike]:
@@ -388,7 +400,7 @@ def spikes_for(user, *, department: Department | None = None, days: int = 7) -> 
     whose words match its vocabulary (`related`)."""
     since = timezone.now() - timedelta(days=days)
     visible = {d.slug for d in visible_departments(user)}
-    spikes = Spike.objects.filter(hour__gte=since)
+    spikes = Spike.objects.visible_to(user).filter(hour__gte=since)
     if department is not None:
         spikes = spikes.filter(
             Q(dimension="department", key=department.slug) | Q(related__contains=[department.slug])

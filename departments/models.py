@@ -8,6 +8,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from departments.access import (
+    CaseEventQuerySet,
+    CaseQuerySet,
+    NoteQuerySet,
+    SpikeQuerySet,
+    ThemeQuerySet,
+)
+
 
 class Department(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
@@ -98,6 +106,8 @@ class Case(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
+    objects = CaseQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "department"], name="case_unique_per_dept"),
@@ -174,6 +184,8 @@ class CaseEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
+    objects = CaseEventQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["item", "created_at"], name="event_item_timeline"),
@@ -196,6 +208,8 @@ class Note(models.Model):
     )
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = NoteQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["item", "created_at"], name="note_item_time")]
@@ -303,6 +317,8 @@ class Spike(models.Model):
     notified_at = models.DateTimeField(null=True, blank=True)
     detected_at = models.DateTimeField(default=timezone.now)
 
+    objects = SpikeQuerySet.as_manager()
+
     class Meta:
         ordering = ["-hour", "-zscore"]
         constraints = [
@@ -321,6 +337,8 @@ class ThemeSnapshot(models.Model):
     terms = models.JSONField(default=list)
     vocabulary = models.JSONField(default=list, help_text="The scope's usual top terms.")
     computed_at = models.DateTimeField(default=timezone.now)
+
+    objects = ThemeQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"themes for {self.scope}"

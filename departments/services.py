@@ -46,6 +46,14 @@ def is_admin(user) -> bool:
     return bool(getattr(user, "is_superuser", False) or getattr(user, "is_staff", False))
 
 
+def _may_act_in(user, department: Department) -> bool:
+    """Members act in their departments; superusers everywhere; other staff everywhere but
+    in sealed departments, which only their own people and superusers touch."""
+    if getattr(user, "is_superuser", False) or membership_of(user, department) is not None:
+        return True
+    return bool(getattr(user, "is_staff", False)) and not department.sealed
+
+
 def membership_of(user, department: Department) -> Membership | None:
     if not getattr(user, "pk", None):
         return None
@@ -54,15 +62,13 @@ def membership_of(user, department: Department) -> Membership | None:
 
 def check_can_act(user, case: Case) -> None:
     """Only members of the case's department (agents and managers) and admins act on it."""
-    if is_admin(user) or membership_of(user, case.department) is not None:
+    if _may_act_in(user, case.department):
         return
     raise PermissionDenied(f"Only {case.department.name} can act on this case.")
 
 
 def check_can_see_item(user, item: FeedbackItem) -> None:
-    from departments.selectors import items_visible_to
-
-    if not items_visible_to(user, FeedbackItem.objects.filter(pk=item.pk)).exists():
+    if not FeedbackItem.objects.visible_to(user).filter(pk=item.pk).exists():
         raise PermissionDenied("You cannot see this item.")
 
 
@@ -79,7 +85,12 @@ def _event(case: Case | None, kind: str, actor, *, item=None, note="", data=None
 
 
 def _locked(case: Case) -> Case:
-    return Case.objects.select_for_update().select_related("department", "item").get(pk=case.pk)
+    return (
+        Case.objects.unscoped()
+        .select_for_update()
+        .select_related("department", "item")
+        .get(pk=case.pk)
+    )
 
 
 def case_claim(*, case: Case, user) -> Case:
@@ -88,14 +99,24 @@ def case_claim(*, case: Case, user) -> Case:
     check_can_act(user, case)
     now = timezone.now()
     with transaction.atomic():
-        won = Case.objects.filter(pk=case.pk, assignee__isnull=True).update(
-            assignee=user,
-            updated_at=now,
+        won = (
+            Case.objects.unscoped()
+            .filter(pk=case.pk, assignee__isnull=True)
+            .update(
+                assignee=user,
+                updated_at=now,
+            )
         )
         if not won:
-            holder = Case.objects.filter(pk=case.pk).values_list("assignee__username", flat=True)
+            holder = (
+                Case.objects.unscoped()
+                .filter(pk=case.pk)
+                .values_list("assignee__username", flat=True)
+            )
             raise Conflict(f"Already claimed by {holder.first() or 'someone else'}.")
-        Case.objects.filter(pk=case.pk, status=Case.Status.NEW).update(status=Case.Status.OPEN)
+        Case.objects.unscoped().filter(pk=case.pk, status=Case.Status.NEW).update(
+            status=Case.Status.OPEN
+        )
         _event(case, CaseEvent.Kind.CLAIMED, user, data={"assignee": user.username})
     case.refresh_from_db()
     return case
@@ -191,22 +212,34 @@ def _label_status(case: Case, status: str, reason: str, actor) -> None:
 
 
 def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str, now) -> Case:
-    """The item's case in `department`, created or reopened (routed by a person)."""
-    case, created = Case.objects.select_for_update().get_or_create(
-        item=item,
-        department=department,
-        defaults={
-            "routed_by": Case.RoutedBy.PERSON,
-            "reason": reason,
-            "priority": item.priority,
-            "tags": list(item.tags),
-            "created_at": now,
-            "updated_at": now,
-            "due_at": None if item.backfill else now + department.first_response_sla,
-            "resolution_due_at": None if item.backfill else now + department.resolution_sla,
-        },
+    """The item's case in `department`, created or reopened (routed by a person).
+
+    A sealed department's closed case is reopened (and unassigned) only by someone who may
+    act in it: a support agent sharing a post with HR must not reopen, or learn of, HR's
+    closed case; the handoff event on that case still tells HR."""
+    case, created = (
+        Case.objects.unscoped()
+        .select_for_update()
+        .get_or_create(
+            item=item,
+            department=department,
+            defaults={
+                "routed_by": Case.RoutedBy.PERSON,
+                "reason": reason,
+                "priority": item.priority,
+                "tags": list(item.tags),
+                "created_at": now,
+                "updated_at": now,
+                "due_at": None if item.backfill else now + department.first_response_sla,
+                "resolution_due_at": None if item.backfill else now + department.resolution_sla,
+            },
+        )
     )
-    if not created and case.status not in Case.OPEN_STATUSES:
+    if (
+        not created
+        and case.status not in Case.OPEN_STATUSES
+        and (not department.sealed or _may_act_in(actor, department))
+    ):
         case.status = Case.Status.NEW
         case.resolved_at = None
         case.assignee = None
@@ -226,7 +259,7 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
     with transaction.atomic():
         # Lock the item row first: every handoff on one item is serialized, so two people
         # rerouting the same item at once cannot both create the target case.
-        item = FeedbackItem.objects.select_for_update().get(pk=case.item_id)
+        item = FeedbackItem.objects.unscoped().select_for_update().get(pk=case.item_id)
         locked = _locked(case)
         if kind == CaseEvent.Kind.REROUTED and locked.status not in Case.OPEN_STATUSES:
             raise Conflict("This case is already closed.")
@@ -259,13 +292,31 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
             positive=[to_department.slug],
             negative=[locked.department.slug] if kind == CaseEvent.Kind.REROUTED else [],
         )
-        webhook_emit(
-            event=f"case.{kind}",
-            payload=payload_case_handoff(from_case=locked, to_case=target, actor=actor, note=note),
-            departments=[locked.department.slug, to_department.slug],
-            backfill=item.backfill,
-        )
+        _emit_handoff(kind, locked, target, actor, note, item.backfill)
     return target
+
+
+def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backfill: bool):
+    """A handoff's webhook. One that involves a sealed department is that department's
+    event only (its payload names the sealed case); the other side hears just that its own
+    case closed, when a reroute closed it."""
+    sides = [origin.department, target.department]
+    sealed = [d.slug for d in sides if d.sealed]
+    webhook_emit(
+        event=f"case.{kind}",
+        payload=payload_case_handoff(from_case=origin, to_case=target, actor=actor, note=note),
+        departments=sealed or [d.slug for d in sides],
+        backfill=backfill,
+    )
+    if sealed and not origin.department.sealed and kind == CaseEvent.Kind.REROUTED:
+        webhook_emit(
+            event="case.status_changed",
+            payload=payload_case_status_changed(
+                case=origin, before=Case.Status.OPEN, actor=actor, reason="rerouted", note=""
+            ),
+            departments=[origin.department.slug],
+            backfill=backfill,
+        )
 
 
 def case_reroute(*, case: Case, to_department: Department, actor, note: str = "") -> Case:
@@ -287,12 +338,12 @@ def triage_route(
     *, item: FeedbackItem, departments: Sequence[Department], actor, note: str = ""
 ) -> list[Case]:
     """Route an item from the shared triage inbox: any department member may do it."""
-    _check_triage_staff(actor, "Only department staff can route from the triage inbox.")
+    _check_triage_staff(actor, "Only department staff can route from the triage inbox.", item)
     if not departments:
         raise ActionError("Choose at least one department.")
     now = timezone.now()
     with transaction.atomic():
-        locked = FeedbackItem.objects.select_for_update().get(pk=item.pk)
+        locked = FeedbackItem.objects.unscoped().select_for_update().get(pk=item.pk)
         if locked.state not in (
             FeedbackItem.State.TRIAGE,
             FeedbackItem.State.NOISE,
@@ -329,14 +380,20 @@ def triage_route(
                 else RoutingLabel.Kind.CORRECTION
             ),
         )
-        FeedbackItem.objects.filter(pk=locked.pk).update(state=FeedbackItem.State.ROUTED, error="")
+        FeedbackItem.objects.unscoped().filter(pk=locked.pk).update(
+            state=FeedbackItem.State.ROUTED, error="", triage_department=None
+        )
     return cases
 
 
-def _check_triage_staff(actor, message: str) -> None:
-    """The shared triage inbox is worked by anyone in a department, and admins."""
+def _check_triage_staff(actor, message: str, item: FeedbackItem | None = None) -> None:
+    """The shared triage inbox is worked by anyone in a department, and admins; a sealed
+    department's own triage only by those who may act in it."""
     if not (is_admin(actor) or Membership.objects.filter(user=actor).exists()):
         raise PermissionDenied(message)
+    sealed = item.triage_department if item is not None else None
+    if sealed is not None and not _may_act_in(actor, sealed):
+        raise PermissionDenied(f"Only {sealed.name} can work its triage.")
 
 
 def _suggested(item: FeedbackItem) -> str | None:
@@ -347,9 +404,9 @@ def _suggested(item: FeedbackItem) -> str | None:
 
 def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackItem:
     """Take an item out of the triage inbox as spam or chatter that no department owns."""
-    _check_triage_staff(actor, "Only department staff can work the triage inbox.")
+    _check_triage_staff(actor, "Only department staff can work the triage inbox.", item)
     with transaction.atomic():
-        locked = FeedbackItem.objects.select_for_update().get(pk=item.pk)
+        locked = FeedbackItem.objects.unscoped().select_for_update().get(pk=item.pk)
         if locked.state not in (FeedbackItem.State.TRIAGE, FeedbackItem.State.FAILED):
             raise Conflict("This item is not in the triage inbox.")
         _event(
@@ -362,28 +419,58 @@ def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackI
         )
         label_record(item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE])
         locked.state = FeedbackItem.State.NOISE
-        FeedbackItem.objects.filter(pk=locked.pk).update(state=FeedbackItem.State.NOISE)
+        FeedbackItem.objects.unscoped().filter(pk=locked.pk).update(
+            state=FeedbackItem.State.NOISE, triage_department=None
+        )
     return locked
 
 
-def note_add(*, item: FeedbackItem, actor, body: str) -> Note:
-    """An internal note every department that can see the item can read."""
+def note_add(*, item: FeedbackItem, actor, body: str, department: Department | None = None) -> Note:
+    """An internal note on the item. It is filed in one of the writer's departments and
+    readable by every department that can see the item, except that a sealed department's
+    notes stay inside it. Someone in several departments says which one the note is for
+    (`department`), unless the item has a case in just one of them."""
     check_can_see_item(actor, item)
     body = (body or "").strip()
     if not body:
         raise ActionError("A note cannot be empty.")
     if len(body) > MAX_NOTE:
         raise ActionError(f"A note is at most {MAX_NOTE} characters.")
-    membership = Membership.objects.filter(user=actor).select_related("department").first()
+    filed_in = _note_department(item, actor, department)
     with transaction.atomic():
-        note = Note.objects.create(
+        note = Note.objects.create(item=item, author=actor, body=body, department=filed_in)
+        _event(
+            None,
+            CaseEvent.Kind.NOTED,
+            actor,
             item=item,
-            author=actor,
-            body=body,
-            department=membership.department if membership else None,
+            note=body,
+            data={"note": note.pk},
+            from_department=filed_in,
         )
-        _event(None, CaseEvent.Kind.NOTED, actor, item=item, note=body, data={"note": note.pk})
     return note
+
+
+def _note_department(item: FeedbackItem, actor, chosen: Department | None) -> Department | None:
+    mine = {
+        m.department_id: m.department
+        for m in Membership.objects.filter(user=actor).select_related("department")
+    }
+    if chosen is not None:
+        if chosen.pk not in mine:
+            raise PermissionDenied(f"You are not in {chosen.name}.")
+        return chosen
+    if len(mine) <= 1:
+        return next(iter(mine.values()), None)
+    with_case = set(
+        Case.objects.unscoped()
+        .filter(item=item, department_id__in=mine)
+        .values_list("department_id", flat=True)
+    )
+    if len(with_case) == 1:
+        return mine[with_case.pop()]
+    names = ", ".join(sorted(d.name for d in mine.values()))
+    raise ActionError(f"You are in several departments ({names}): choose which this note is for.")
 
 
 def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Case:
@@ -439,7 +526,8 @@ def cases_auto_assign(*, department: Department, limit: int = 200) -> int:
     assigned = 0
     with transaction.atomic():
         cases = list(
-            Case.objects.select_for_update(skip_locked=True)
+            Case.objects.unscoped()
+            .select_for_update(skip_locked=True)
             .filter(
                 department=department,
                 status=Case.Status.NEW,

@@ -10,13 +10,14 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case as CaseWhen
-from django.db.models import IntegerField, Value, When
+from django.db.models import Count, IntegerField, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from departments import services
+from departments.access import item_scores
 from departments.filters import CaseFilter
 from departments.models import Case, Department, Membership, SavedView
 from departments.presence import presence_many, presence_others, presence_touch
@@ -24,10 +25,8 @@ from departments.selectors import (
     author_other_posts,
     can_act_on,
     capped_count,
-    cases_visible_to,
     departments_for,
     item_timeline,
-    items_visible_to,
     saved_views_for,
     user_department_ids,
 )
@@ -64,7 +63,7 @@ def _nav(request) -> dict:
     views = saved_views_for(user)
     for view in views:
         # Through the access check: membership may have ended since the view was saved.
-        base = cases_visible_to(user)
+        base = Case.objects.visible_to(user)
         if view.department:
             base = base.filter(department=view.department)
         data = dict(_parse_query(view.query))
@@ -74,11 +73,13 @@ def _nav(request) -> dict:
         )
     return {
         "nav_departments": departments_for(user),
-        # Items in triage have no case yet (routing one from triage makes it `routed`), so
-        # none is sealed-only: the count needs no visibility filter, which keeps it cheap.
         "nav_triage_count": capped_count(
-            FeedbackItem.objects.filter(state=FeedbackItem.State.TRIAGE), cap=999
+            FeedbackItem.objects.visible_to(user).filter(
+                state=FeedbackItem.State.TRIAGE, triage_department__isnull=True
+            ),
+            cap=999,
         ),
+        "nav_sealed_triage": _sealed_triage_counts(user),
         "saved_views": views,
     }
 
@@ -106,8 +107,10 @@ def queue(request, slug: str):
     data = request.GET.copy()
     if "status" not in data:
         data.setlist("status", list(Case.OPEN_STATUSES))
-    base = Case.objects.filter(department=department).select_related(
-        "item", "item__source", "item__author", "assignee"
+    base = (
+        Case.objects.visible_to(request.user)
+        .filter(department=department)
+        .select_related("item", "item__source", "item__author", "assignee")
     )
     filterset = CaseFilter(data, queryset=base, request=request)
     sort = request.GET.get("sort", "newest")
@@ -157,7 +160,14 @@ def triage(request):
     """The shared triage inbox: items no department was sure about; any staff can route."""
     if not (user_department_ids(request.user) or request.user.is_staff):
         raise Http404
-    base = items_visible_to(request.user).select_related("source", "author")
+    base = FeedbackItem.objects.visible_to(request.user).select_related("source", "author")
+    sealed = None
+    if request.GET.get("inbox"):
+        # A sealed department's own triage: its members (and superusers) only.
+        sealed = get_object_or_404(
+            departments_for(request.user).filter(sealed=True), slug=request.GET["inbox"]
+        )
+    base = base.filter(triage_department=sealed)
     data = request.GET.copy()
     data.setdefault("state", FeedbackItem.State.TRIAGE)
     filterset = FeedbackItemFilter(data, queryset=base, request=request)
@@ -170,13 +180,30 @@ def triage(request):
         "page": page,
         "filterset": filterset,
         "departments": Department.objects.order_by("name"),
+        "sealed_inbox": sealed,
     }
     return render(request, "departments/triage.html", {**context, **_nav(request)})
 
 
+def _sealed_triage_counts(user) -> list[tuple[Department, int]]:
+    """The sealed departments' own triage inboxes this user works, with their sizes."""
+    sealed = [d for d in departments_for(user) if d.sealed]
+    if not sealed:
+        return []
+    counts = dict(
+        FeedbackItem.objects.visible_to(user)
+        .filter(state=FeedbackItem.State.TRIAGE, triage_department__in=sealed)
+        .values_list("triage_department")
+        .annotate(n=Count("pk"))
+    )
+    return [(d, counts.get(d.pk, 0)) for d in sealed]
+
+
 def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
     user = request.user
-    cases = list(cases_visible_to(user).filter(item=item).select_related("department", "assignee"))
+    cases = list(
+        Case.objects.visible_to(user).filter(item=item).select_related("department", "assignee")
+    )
     for case in cases:
         case.can_act = can_act_on(user, case)
         case.teammates = (
@@ -189,7 +216,7 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
             if case.can_act
             else []
         )
-    scores = sorted(((k, v) for k, v in (item.scores or {}).items()), key=lambda kv: -kv[1])
+    scores = sorted(item_scores(user, item).items(), key=lambda kv: -kv[1])
     return {
         "item": item,
         "cases": cases,
@@ -200,13 +227,19 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
         "departments": Department.objects.order_by("name"),
         "error": error,
         "dismiss_reasons": services.DISMISS_REASONS,
+        # Someone in several departments files a note in one of them (a sealed one keeps
+        # it inside): the departments with a case here come first.
+        "note_departments": sorted(
+            Department.objects.filter(pk__in=user_department_ids(user)),
+            key=lambda d: (d.pk not in {c.department_id for c in cases}, d.name),
+        ),
         "viewers": presence_others(item_id=item.pk, user=user),
     }
 
 
 def _visible_item(request, pk: int) -> FeedbackItem:
     return get_object_or_404(
-        items_visible_to(request.user).select_related("source", "author"), pk=pk
+        FeedbackItem.objects.visible_to(request.user).select_related("source", "author"), pk=pk
     )
 
 
@@ -224,7 +257,7 @@ def item_presence(request, pk: int):
     """Polled by the item page: refreshes my presence and lists the others here."""
     item = _visible_item(request, pk)
     presence_touch(item_id=item.pk, user=request.user)
-    cases = cases_visible_to(request.user).filter(item=item).select_related("assignee")
+    cases = Case.objects.visible_to(request.user).filter(item=item).select_related("assignee")
     return render(
         request,
         "departments/item.html#presence",
@@ -247,7 +280,7 @@ def _after_action(request, item: FeedbackItem, error: str = ""):
 
 def _case_for_action(request, pk: int) -> Case:
     case = get_object_or_404(
-        cases_visible_to(request.user).select_related("item", "department"), pk=pk
+        Case.objects.visible_to(request.user).select_related("item", "department"), pk=pk
     )
     return case
 
@@ -271,8 +304,10 @@ def case_claim(request, pk: int):
             error = ""
         except services.ActionError as exc:
             error = str(exc)
-        case = Case.objects.select_related("item", "item__source", "item__author", "assignee").get(
-            pk=case.pk
+        case = (
+            Case.objects.visible_to(request.user)
+            .select_related("item", "item__source", "item__author", "assignee")
+            .get(pk=case.pk)
         )
         case.viewers = []
         return render(
@@ -364,7 +399,14 @@ def item_note(request, pk: int):
     return _run(
         request,
         item,
-        lambda: services.note_add(item=item, actor=request.user, body=request.POST.get("body", "")),
+        lambda: services.note_add(
+            item=item,
+            actor=request.user,
+            body=request.POST.get("body", ""),
+            department=departments_for(request.user)
+            .filter(slug=request.POST.get("department") or None)
+            .first(),
+        ),
     )
 
 
@@ -403,8 +445,10 @@ def queue_bulk(request, slug: str):
             f"{reverse('departments:queue', args=[slug])}?{request.POST.get('query', '')}"
         )
     done, failed = 0, []
-    for case in Case.objects.filter(pk__in=ids, department=department).select_related(
-        "department", "item"
+    for case in (
+        Case.objects.visible_to(request.user)
+        .filter(pk__in=ids, department=department)
+        .select_related("department", "item")
     ):
         try:
             if action == "claim":

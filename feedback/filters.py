@@ -54,13 +54,22 @@ class FeedbackItemFilter(django_filters.FilterSet):
         model = FeedbackItem
         fields: list[str] = []
 
+    def _cases(self):
+        """Cases as the request's viewer sees them: a filter over cases must not answer for
+        cases the viewer cannot see (which items have an HR case, and in what status)."""
+        from feedback.api.auth import request_viewer
+
+        if self.request is None:  # system use (commands, tasks): every case
+            return Case.objects.unscoped()
+        return Case.objects.visible_to(request_viewer(self.request))
+
     def filter_department(self, queryset, name, value):
         return queryset.filter(
-            Exists(Case.objects.filter(item=OuterRef("pk"), department__slug=value))
+            Exists(self._cases().filter(item=OuterRef("pk"), department__slug=value))
         )
 
     def filter_case_status(self, queryset, name, value):
-        cases = Case.objects.filter(item=OuterRef("pk"), status__in=value)
+        cases = self._cases().filter(item=OuterRef("pk"), status__in=value)
         department = self.data.get("department")
         if department:
             cases = cases.filter(department__slug=department)

@@ -10,6 +10,8 @@ from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from departments.access import AuthorQuerySet, ItemQuerySet
+
 
 class Source(models.Model):
     """A channel posts come from; an integration's API keys belong to one source."""
@@ -52,6 +54,8 @@ class Author(models.Model):
     url = models.URLField(max_length=2000, blank=True)
     followers = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AuthorQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -101,6 +105,15 @@ class FeedbackItem(models.Model):
     in_reply_to = models.CharField(max_length=255, blank=True)
     # Historical imports skip SLAs and notifications; routing still classifies them.
     backfill = models.BooleanField(default=False)
+    # A post no department was sure of, leaning towards a sealed department (HR), waits in
+    # that department's own triage instead of the shared inbox (set with state=triage).
+    triage_department = models.ForeignKey(
+        "departments.Department",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
     error = models.TextField(blank=True)
@@ -122,6 +135,8 @@ class FeedbackItem(models.Model):
         output_field=SearchVectorField(),
         db_persist=True,
     )
+
+    objects = ItemQuerySet.as_manager()
 
     class Meta:
         constraints = [

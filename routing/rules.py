@@ -79,6 +79,10 @@ class RuleOutcome:
     priority: str | None = None
     tags: list[str] = field(default_factory=list)
     stop: bool = False
+    # What rules about a sealed department set: kept on that department's case only, never
+    # on the item every department sees (an "hr-grievance" tag says what an HR case would).
+    sealed_priority: dict[str, str] = field(default_factory=dict)
+    sealed_tags: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _words_pattern(words: Sequence[str]) -> list[re.Pattern]:
@@ -269,6 +273,11 @@ class CompiledRule:
         results = (c.matches(ctx) for c in self.conditions)
         return all(results) if self.match_all else any(results)
 
+    def departments(self) -> set[str]:
+        """Every department the rule names, in its conditions (scores) or its actions."""
+        named = {a["department"] for a in self.actions if "department" in a}
+        return named | {c.department for c in self.conditions if c.department}
+
 
 def _check_actions(actions: Any, departments: set[str]) -> list[dict]:
     if not isinstance(actions, list) or not actions:
@@ -338,14 +347,20 @@ def rule_compile(
     return CompiledRule(pk, name, match == "all", compiled, clean_actions)
 
 
-def rules_apply(rules: Sequence[CompiledRule], ctx: RuleContext) -> tuple[RuleOutcome, dict]:
+def rules_apply(
+    rules: Sequence[CompiledRule], ctx: RuleContext, sealed: frozenset[str] = frozenset()
+) -> tuple[RuleOutcome, dict]:
     """Run rules in order. Returns the combined outcome and, per department routed to or
-    blocked, the rule that decided it (for the decision's explanation)."""
+    blocked, the rule that decided it (for the decision's explanation).
+
+    A rule that names a sealed department (in `sealed`) sets priority and tags for that
+    department's case only (`sealed_priority`, `sealed_tags`)."""
     outcome = RuleOutcome()
     decided_by: dict[str, CompiledRule] = {}
     for rule in rules:
         if not rule.matches(ctx):
             continue
+        private = sorted(rule.departments() & sealed) if sealed else []
         for action in rule.actions:
             kind = action["type"]
             if kind == "route_to":
@@ -354,8 +369,16 @@ def rules_apply(rules: Sequence[CompiledRule], ctx: RuleContext) -> tuple[RuleOu
             elif kind == "never_route_to":
                 outcome.never_route_to.append(action["department"])
                 decided_by[action["department"]] = rule
+            elif kind == "set_priority" and private:
+                for slug in private:
+                    outcome.sealed_priority[slug] = action["priority"]
             elif kind == "set_priority":
                 outcome.priority = action["priority"]
+            elif kind == "add_tag" and private:
+                for slug in private:
+                    tags = outcome.sealed_tags.setdefault(slug, [])
+                    if action["tag"] not in tags:
+                        tags.append(action["tag"])
             elif kind == "add_tag" and action["tag"] not in outcome.tags:
                 outcome.tags.append(action["tag"])
                 ctx.tags.add(action["tag"])  # later rules can match on it

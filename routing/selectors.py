@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from departments.access import item_scores
 from departments.models import Department
 from feedback.models import FeedbackItem
 from routing.classification import classifier_active
@@ -62,23 +63,33 @@ def _ordered_rules(candidate: CompiledRule, position: int, replacing: int | None
 
 
 def rule_dry_run(
-    *, candidate: CompiledRule, position: int, replacing: int | None = None, limit: int = 1000
+    *,
+    viewer,
+    candidate: CompiledRule,
+    position: int,
+    replacing: int | None = None,
+    limit: int = 1000,
 ) -> DryRunReport:
-    """What `candidate` would change among the last `limit` routed items, without writing.
+    """What `candidate` would change among the last `limit` routed items `viewer` may see,
+    without writing.
 
     Uses each item's stored department scores, so it shows the rule's effect alone, not
-    differences between model versions."""
+    differences between model versions. The scores of departments hidden from the viewer
+    (a sealed one they are not in) are left out, so a rule on HR's score cannot be used to
+    count the posts HR's model score is high for."""
     departments = {d.slug: d for d in Department.objects.all()}
     current, proposed = _ordered_rules(candidate, position, replacing, list(departments))
     thresholds = thresholds_for(classifier_active(), departments)
     items = list(
-        FeedbackItem.objects.filter(state__in=DONE_STATES)
+        FeedbackItem.objects.visible_to(viewer)
+        .filter(state__in=DONE_STATES)
         .exclude(scores={})
         .select_related("source", "author")
         .order_by("-received_at", "-pk")[:limit]
     )
     changes, matched = [], 0
     for item in items:
+        item.scores = item_scores(viewer, item)
         followers = item.author.followers if item.author_id else None
         sentiment = item.sentiment or 0.0
         priority, _ = priority_decide(text=item.body, sentiment=sentiment, followers=followers)

@@ -54,6 +54,11 @@ class Decision:
     # department slug -> (routed_by, rule or None, confidence, explanation dict)
     targets: dict[str, tuple[str, CompiledRule | None, float | None, dict]]
     blocked: dict[str, CompiledRule]
+    # Priority and tags that rules about a sealed department set for its case only.
+    sealed_priority: dict[str, str] = field(default_factory=dict)
+    sealed_tags: dict[str, list[str]] = field(default_factory=dict)
+    # A triage item leaning towards a sealed department waits in that department's triage.
+    triage_department: Department | None = None
 
 
 def rules_load(departments: Sequence[str]) -> list[CompiledRule]:
@@ -131,19 +136,22 @@ def decision_make(
         followers=followers,
         tags=set(signals.intents) | set(item.tags),
     )
-    outcome, decided_by = rules_apply(rules, ctx)
+    sealed = frozenset(slug for slug, d in departments.items() if d.sealed)
+    outcome, decided_by = rules_apply(rules, ctx, sealed)
     for slug in outcome.route_to:
         rule = decided_by[slug]
         targets[slug] = ("rule", rule, scores.get(slug), {"rule": rule.name})
     blocked = {slug: decided_by[slug] for slug in outcome.never_route_to}
     for slug in blocked:
         targets.pop(slug, None)
+    triage_department = None
     if targets:
         state = FeedbackItem.State.ROUTED
     elif scores.get(NOISE, 0.0) >= thresholds.get(NOISE, 1.0):
         state = FeedbackItem.State.NOISE
     else:
         state = FeedbackItem.State.TRIAGE
+        triage_department = _sealed_triage(scores, departments, blocked)
     return Decision(
         state=state,
         scores=scores,
@@ -152,7 +160,26 @@ def decision_make(
         tags=sorted(set(item.tags) | set(signals.intents) | set(outcome.tags)),
         targets=targets,
         blocked=blocked,
+        sealed_priority=outcome.sealed_priority,
+        sealed_tags=outcome.sealed_tags,
+        triage_department=triage_department,
     )
+
+
+def _sealed_triage(
+    scores: dict[str, float], departments: dict[str, Department], blocked: dict
+) -> Department | None:
+    """The sealed department whose own triage an unsure post goes to: the highest-scoring
+    sealed department at or above SEALED_TRIAGE_FLOOR (a rule that blocks it excepted).
+    The shared inbox is read by every department, so a post that is probably an HR
+    matter must not wait there."""
+    floor = settings.SEALED_TRIAGE_FLOOR
+    leaning = [
+        (scores.get(slug, 0.0), slug)
+        for slug, d in departments.items()
+        if d.sealed and slug not in blocked and scores.get(slug, 0.0) >= floor
+    ]
+    return departments[max(leaning)[1]] if leaning else None
 
 
 def items_decide(
@@ -244,7 +271,9 @@ def _write(
     summary: RoutingSummary,
 ) -> None:
     now = timezone.now()
-    existing = set(Case.objects.filter(item__in=items).values_list("item_id", "department__slug"))
+    existing = set(
+        Case.objects.unscoped().filter(item__in=items).values_list("item_id", "department__slug")
+    )
     cases: list[Case] = []
     # (item id, case or None, kind, to department id, note, data), inserted in this order.
     events: list[tuple] = []
@@ -257,7 +286,7 @@ def _write(
                 Case(
                     item=item,
                     department=dept,
-                    priority=decision.priority,
+                    priority=decision.sealed_priority.get(slug, decision.priority),
                     routed_by=routed_by,
                     rule_id=rule.pk if rule else None,
                     model_version=classifier.version,
@@ -266,7 +295,8 @@ def _write(
                     explanation=explanation,
                     created_at=now,
                     updated_at=now,
-                    tags=decision.tags,
+                    tags=decision.tags
+                    + [t for t in decision.sealed_tags.get(slug, []) if t not in decision.tags],
                     # Historical imports are not owed a response: no SLA clock for them.
                     due_at=None if item.backfill else now + dept.first_response_sla,
                     resolution_due_at=None if item.backfill else now + dept.resolution_sla,
@@ -281,6 +311,7 @@ def _write(
         item.intents = decision.signals.intents
         item.tags = decision.tags
         item.model_version = classifier.version
+        item.triage_department = decision.triage_department
         item.routed_at = now
         item.routing_attempts += 1
         item.error = ""
@@ -291,7 +322,10 @@ def _write(
                 "scores": decision.scores,
                 "blocked": {s: r.name for s, r in decision.blocked.items()},
             }
-            events.append((item.pk, None, kind, None, "", data))
+            # A sealed department's triage event is its own (to_department hides it from
+            # everyone else, like a handoff to it).
+            to = decision.triage_department.pk if decision.triage_department else None
+            events.append((item.pk, None, kind, to, "", data))
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     _cases_insert(cases)
     _emit_routed(items, cases)
@@ -422,11 +456,13 @@ UPDATE feedback_feedbackitem AS f SET
     intents = ARRAY(SELECT jsonb_array_elements_text(v.intents::jsonb)),
     tags = ARRAY(SELECT jsonb_array_elements_text(v.tags::jsonb)),
     model_version = v.model_version, routed_at = v.routed_at,
-    routing_attempts = v.routing_attempts, error = ''
+    routing_attempts = v.routing_attempts, triage_department_id = v.triage_department_id,
+    error = ''
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[])
+            %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[],
+            %s::bigint[])
      AS v(id, state, scores, sentiment, sentiment_label, language, priority, intents, tags,
-          model_version, routed_at, routing_attempts)
+          model_version, routed_at, routing_attempts, triage_department_id)
 WHERE f.id = v.id
 """
 
@@ -435,6 +471,7 @@ def _items_update(items: Sequence[FeedbackItem]) -> None:
     fields = (
         "pk", "state", "scores", "sentiment", "sentiment_label", "language", "priority",
         "intents", "tags", "model_version", "routed_at", "routing_attempts",
+        "triage_department_id",
     )  # fmt: skip
     columns = _columns(items, fields, as_json={"scores", "intents", "tags"})
     with connection.cursor() as cursor:

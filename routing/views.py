@@ -49,6 +49,7 @@ def rule_dry_run_view(request, pk: int | None = None):
     report = None
     if form.is_valid():
         report = rule_dry_run(
+            viewer=request.user,
             candidate=form.compiled,
             position=form.cleaned_data["position"],
             replacing=rule.pk if rule else None,

@@ -82,6 +82,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Restricted models refuse to be read for a person or a key without naming the viewer
+    # (config/access.py); the admin runs unguarded.
+    "config.access.AccessGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -337,6 +340,9 @@ CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
 # small) and the two opinions averaged: better routing (docs/classifier.md) at ~15-36 such
 # posts/s per worker thread instead of thousands, so off by default.
 ROUTING_CASCADE = env.bool("ROUTING_CASCADE", default=False)
+# A post no department is sure of goes to a sealed department's own triage (not the shared
+# inbox every department reads) when that department's score is at least this.
+SEALED_TRIAGE_FLOOR = env.float("SEALED_TRIAGE_FLOOR", default=0.25)
 # Retraining needs no data file: it fits the organisation's layer on top of the shipped
 # model from staff labels (routing/learning.py).
 

@@ -121,6 +121,14 @@ class NoteSerializer(serializers.ModelSerializer):
 
 class NoteInSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=10_000)
+    department = SlugRelatedField(
+        slug_field="slug",
+        queryset=Department.objects.all(),
+        required=False,
+        help_text="Which of your departments the note is for; needed when you are in several "
+        "and the item has a case in more than one of them. A sealed department's note stays "
+        "inside it.",
+    )
 
 
 class CaseEventSerializer(serializers.ModelSerializer):

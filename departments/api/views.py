@@ -20,8 +20,8 @@ from departments.api.serializers import (
 )
 from departments.filters import CaseFilter
 from departments.models import Case, CaseEvent, Department, Note
-from departments.selectors import cases_visible_to, items_visible_to, notes_hidden_from
 from feedback.api.auth import ReadScope, WriteScope, request_actor, request_viewer
+from feedback.models import FeedbackItem
 
 
 def run_action(fn):
@@ -59,16 +59,22 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     def get_queryset(self):
         viewer = request_viewer(self.request)
-        visible_items = items_visible_to(viewer)
         return (
-            cases_visible_to(viewer)
-            .filter(item__in=visible_items.values("pk"))
+            Case.objects.visible_to(viewer)
+            .filter(item__in=FeedbackItem.objects.visible_to(viewer).values("pk"))
             .select_related("item", "item__source", "item__author", "department", "assignee")
         )
 
-    def _respond(self, case):
-        case = self.get_queryset().get(pk=case.pk)
-        return Response(CaseSerializer(case, context=self.get_serializer_context()).data)
+    def _respond(self, case, fallback=None):
+        """The case as the caller now sees it. A handoff into a department the caller may
+        not see (a sealed one) answers with the caller's own case instead: the other one
+        is not theirs to read, and whether it existed before must not show."""
+        visible = self.get_queryset().filter(pk=case.pk).first()
+        if visible is None and fallback is not None:
+            visible = self.get_queryset().get(pk=fallback.pk)
+        if visible is None:
+            raise NotFound()
+        return Response(CaseSerializer(visible, context=self.get_serializer_context()).data)
 
     @extend_schema(request=CaseUpdateSerializer, responses=CaseSerializer)
     def partial_update(self, request, pk=None):
@@ -117,7 +123,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                     to_department=data.validated_data["department"],
                     actor=actor,
                     note=data.validated_data.get("note", ""),
-                )
+                ),
+                fallback=case,
             )
         )
 
@@ -158,20 +165,12 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def notes(self, request, pk=None):
         case = self.get_object()
         if request.method == "GET":
-            notes = Note.objects.filter(item=case.item).select_related("author", "department")
-            viewer = request_viewer(request)
-            visible_depts = set(
-                cases_visible_to(viewer)
+            notes = (
+                Note.objects.visible_to(request_viewer(request))
                 .filter(item=case.item)
-                .values_list("department_id", flat=True)
+                .select_related("author", "department")
+                .order_by("created_at", "pk")
             )
-            notes = [
-                n
-                for n in notes.order_by("created_at")
-                if n.department is None
-                or not n.department.sealed
-                or n.department_id in visible_depts
-            ]
             return Response(NoteSerializer(notes, many=True).data)
         if not WriteScope().has_permission(request, self):
             raise PermissionDenied("This API key lacks the 'write' scope.")
@@ -179,7 +178,12 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         data = NoteInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = run_action(
-            lambda: services.note_add(item=case.item, actor=actor, body=data.validated_data["body"])
+            lambda: services.note_add(
+                item=case.item,
+                actor=actor,
+                body=data.validated_data["body"],
+                department=data.validated_data.get("department"),
+            )
         )
         if isinstance(note, Response):
             return note
@@ -195,15 +199,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def events(self, request, pk=None):
         case = self.get_object()
-        viewer = request_viewer(request)
-        visible_cases = cases_visible_to(viewer).filter(item=case.item).values("pk")
-        events = CaseEvent.objects.filter(item=case.item).filter(
-            case__in=visible_cases
-        ) | CaseEvent.objects.filter(item=case.item, case__isnull=True)
-        # A note event repeats the note's text: hidden with the note (a sealed department's).
-        events = events.exclude(
-            kind=CaseEvent.Kind.NOTED, data__note__in=notes_hidden_from(viewer, case.item)
-        )
+        events = CaseEvent.objects.visible_to(request_viewer(request)).filter(item=case.item)
         events = events.select_related("actor", "from_department", "to_department").order_by(
             "created_at", "pk"
         )[:500]

@@ -81,6 +81,9 @@ class FeedbackItemSerializer(serializers.ModelSerializer):
         many=True, read_only=True, help_text="Every case the caller may see."
     )
     url_self = serializers.SerializerMethodField()
+    scores = serializers.SerializerMethodField(
+        help_text="The model's score per department, for the departments the caller may see."
+    )
 
     class Meta:
         model = FeedbackItem
@@ -109,6 +112,13 @@ class FeedbackItemSerializer(serializers.ModelSerializer):
             "model_version",
             "cases",
         ]
+
+    def get_scores(self, item) -> dict[str, float]:
+        from departments.access import item_scores
+        from feedback.api.auth import request_viewer
+
+        request = self.context.get("request")
+        return item_scores(request_viewer(request), item) if request else dict(item.scores or {})
 
     def get_url_self(self, item) -> str:
         return reverse("api:feedback-detail", args=[item.pk], request=self.context.get("request"))

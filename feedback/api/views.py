@@ -12,7 +12,6 @@ from rest_framework.reverse import reverse
 
 from config.api_support import ItemPagination, idempotent
 from departments.models import Case
-from departments.selectors import cases_visible_to, items_visible_to
 from feedback.api.auth import IngestScope, ReadScope, request_viewer
 from feedback.api.serializers import (
     FeedbackInSerializer,
@@ -21,15 +20,15 @@ from feedback.api.serializers import (
     IngestResultSerializer,
 )
 from feedback.filters import FeedbackItemFilter
-from feedback.models import Source
+from feedback.models import FeedbackItem, Source
 from feedback.services import IngestOutcome, feedback_ingest
 
 
 def visible_items(request):
     viewer = request_viewer(request)
-    cases = cases_visible_to(viewer, Case.objects.select_related("department", "assignee"))
+    cases = Case.objects.visible_to(viewer).select_related("department", "assignee")
     return (
-        items_visible_to(viewer)
+        FeedbackItem.objects.visible_to(viewer)
         .select_related("source", "author")
         .prefetch_related(Prefetch("cases", queryset=cases))
     )

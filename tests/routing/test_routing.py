@@ -114,7 +114,7 @@ def test_rule_routes_blocks_tags_and_sets_priority():
             {"type": "route_to", "department": "hr"},
             {"type": "never_route_to", "department": "product"},
             {"type": "add_tag", "tag": "careers"},
-            {"type": "set_priority", "priority": "low"},
+            {"type": "set_priority", "priority": "urgent"},
         ],
     )
     [item] = make_items(["Are you hiring backend engineers? I love your product"])
@@ -122,8 +122,30 @@ def test_rule_routes_blocks_tags_and_sets_priority():
     cases = {c.department.slug: c for c in Case.objects.filter(item=item)}
     assert set(cases) == {"hr", "support"}
     assert cases["hr"].routed_by == Case.RoutedBy.RULE and "jobs to HR" in cases["hr"].reason
+    # The rule names HR, a sealed department: what it sets stays on HR's case. On the item
+    # (which support sees) a "careers" tag would say what an HR case would.
+    assert "careers" in cases["hr"].tags and cases["hr"].priority == "urgent"
+    assert "careers" not in cases["support"].tags and cases["support"].priority != "urgent"
     item.refresh_from_db()
-    assert "careers" in item.tags and item.priority == "low"
+    assert "careers" not in item.tags and item.priority != "urgent"
+
+
+def test_a_rule_about_open_departments_tags_the_item():
+    set_thresholds(0.0, "support")
+    set_thresholds(1.01, "hr", "marketing", "product")
+    Rule.objects.create(
+        name="billing words",
+        position=1,
+        conditions=[{"field": "body", "op": "contains_any", "value": ["invoice"]}],
+        actions=[
+            {"type": "add_tag", "tag": "billing"},
+            {"type": "set_priority", "priority": "high"},
+        ],
+    )
+    [item] = make_items(["My invoice is wrong"])
+    items_route(item_ids=[item.pk])
+    item.refresh_from_db()
+    assert "billing" in item.tags and item.priority == "high"
 
 
 def test_stop_ends_rule_evaluation():

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import pytest
 from django.conf import settings
 
+from departments.access import Viewer
 from departments.models import Case, Department
 from feedback.models import FeedbackItem
 from routing.api.views import RuleSerializer
@@ -26,6 +27,8 @@ from routing.rules import (
 from routing.selectors import rule_dry_run
 from routing.services import items_route
 from tests.factories import FeedbackItemFactory, UserFactory
+
+SUPERUSER = Viewer(kind="superuser")
 
 DEPTS = ["product", "support", "hr", "marketing"]
 
@@ -332,7 +335,7 @@ class TestDryRun:
             ],
         )
         cases_before = Case.objects.count()
-        report = rule_dry_run(candidate=candidate, position=10)
+        report = rule_dry_run(viewer=SUPERUSER, candidate=candidate, position=10)
         assert report.examined == 2 and report.matched == 1
         [change] = report.changes
         assert change.item == sponsor and change.added == ["marketing"]
@@ -351,7 +354,9 @@ class TestDryRun:
         candidate = compile_rule(
             existing.conditions, [{"type": "route_to", "department": "support"}]
         )
-        report = rule_dry_run(candidate=candidate, position=5, replacing=existing.pk)
+        report = rule_dry_run(
+            viewer=SUPERUSER, candidate=candidate, position=5, replacing=existing.pk
+        )
         [change] = report.changes
         assert change.added == ["support"] and change.removed == ["product"]
 

@@ -1,0 +1,219 @@
+"""Who sees what: the rules of the access layer, one queryset class per restricted model.
+
+- A **superuser** sees everything.
+- A **member** of departments (agents and managers; staff users count as members of the
+  departments they belong to) sees everything except what a *sealed* department they are
+  not in owns (`Department.sealed`, HR by default): that department's cases, its notes,
+  the events of its cases and the handoffs to or from it, the items whose only cases are
+  its own, the items waiting in its own triage, its spikes and its rising terms. A
+  non-member never learns that a sealed case exists, even on an item shared with their own
+  department.
+- A person in no department, and not staff, sees nothing (placed yet, or moved out).
+- An **API key** sees the items of its own source (the ones it posted) and their state,
+  and their cases outside sealed departments. A key that acts as a user sees what that
+  user sees (`feedback.api.auth.request_viewer`).
+
+How it is enforced (config/access.py): the querysets below refuse to compile inside a
+request until `.visible_to(viewer)` or an explicit `.unscoped()` is called on them, and a
+scoped query may not join restricted tables behind the rules' back.
+
+Adding a read path: start from `Model.objects.visible_to(viewer)` (the viewer is
+`request.user` in pages, `request_viewer(request)` in the API) and build on it; for a
+subquery over another restricted model, scope that one too. For a new model a sealed
+department can own, give it a `RestrictedQuerySet` subclass here and add it to the
+differential leak tests (tests/abuse/test_sealed_differential.py).
+"""
+
+import contextlib
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q
+
+from config.access import RestrictedQuerySet
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A person or an API key, reduced to what the rules need."""
+
+    kind: str  # "superuser", "member", "key" or "nobody"
+    user_id: int | None = None
+    source_id: int | None = None  # an API key's own source
+    departments: frozenset[int] = frozenset()
+    hidden: frozenset[int] = frozenset()  # sealed departments this viewer is not in
+    hidden_slugs: frozenset[str] = frozenset()
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.kind == "superuser"
+
+    def may_see_department(self, department_id: int | None) -> bool:
+        return department_id not in self.hidden
+
+
+def viewer_of(principal) -> Viewer:
+    """The Viewer for a user, an API-key principal or a Viewer (returned as is). Cached on
+    the user object, so a request builds it once."""
+    if isinstance(principal, Viewer):
+        return principal
+    cached = getattr(principal, "_switchboard_viewer_rules", None)
+    if cached is not None:
+        return cached
+    viewer = _build_viewer(principal)
+    # object.__setattr__ also reaches a frozen principal (an API key's, built per request).
+    with contextlib.suppress(AttributeError, TypeError):
+        object.__setattr__(principal, "_switchboard_viewer_rules", viewer)
+    return viewer
+
+
+def _build_viewer(principal) -> Viewer:
+    from departments.models import Department
+    from feedback.principals import ApiKeyPrincipal
+
+    if isinstance(principal, ApiKeyPrincipal):
+        sealed = list(Department.objects.filter(sealed=True).values_list("pk", "slug"))
+        return Viewer(
+            kind="key",
+            source_id=principal.source_id,
+            hidden=frozenset(pk for pk, _ in sealed),
+            hidden_slugs=frozenset(slug for _, slug in sealed),
+        )
+    if principal is None or not getattr(principal, "is_authenticated", False):
+        return Viewer(kind="nobody")
+    if getattr(principal, "is_superuser", False):
+        return Viewer(kind="superuser", user_id=principal.pk)
+    from departments.selectors import user_department_ids
+
+    mine = frozenset(user_department_ids(principal))
+    if not mine and not getattr(principal, "is_staff", False):
+        return Viewer(kind="nobody", user_id=principal.pk)
+    sealed = list(
+        Department.objects.filter(sealed=True).exclude(pk__in=mine).values_list("pk", "slug")
+    )
+    return Viewer(
+        kind="member",
+        user_id=principal.pk,
+        departments=mine,
+        hidden=frozenset(pk for pk, _ in sealed),
+        hidden_slugs=frozenset(slug for _, slug in sealed),
+    )
+
+
+class ItemQuerySet(RestrictedQuerySet):
+    # An item query scoped for a viewer must not join cases, events or notes: it would
+    # answer questions about rows the rules hide (which items have an HR case).
+    forbidden_joins = ("departments_case", "departments_caseevent", "departments_note")
+
+    def _restrict(self, viewer: Viewer):
+        from departments.models import Case
+
+        if viewer.kind == "nobody":
+            return self.none()
+        if viewer.kind == "key":
+            return self.filter(source_id=viewer.source_id)
+        if not viewer.hidden:
+            return self._chain()
+        hidden_case = Case.objects.unscoped().filter(
+            item=OuterRef("pk"), department_id__in=viewer.hidden
+        )
+        other_case = (
+            Case.objects.unscoped()
+            .filter(item=OuterRef("pk"))
+            .exclude(department_id__in=viewer.hidden)
+        )
+        return self.exclude(Exists(hidden_case) & ~Exists(other_case)).exclude(
+            triage_department_id__in=viewer.hidden
+        )
+
+
+class AuthorQuerySet(RestrictedQuerySet):
+    """Authors of at least one item the viewer may see."""
+
+    forbidden_joins = ItemQuerySet.forbidden_joins
+
+    def _restrict(self, viewer: Viewer):
+        from feedback.models import FeedbackItem
+
+        if viewer.kind == "nobody":
+            return self.none()
+        if viewer.kind == "member" and not viewer.hidden:
+            return self._chain()
+        items = FeedbackItem.objects.visible_to(viewer).filter(author=OuterRef("pk"))
+        return self.filter(Exists(items))
+
+
+class CaseQuerySet(RestrictedQuerySet):
+    forbidden_joins = ("departments_caseevent", "departments_note")
+
+    def _restrict(self, viewer: Viewer):
+        if viewer.kind == "nobody":
+            return self.none()
+        qs = self.exclude(department_id__in=viewer.hidden) if viewer.hidden else self._chain()
+        if viewer.kind == "key":
+            qs = qs.filter(item__source_id=viewer.source_id)
+        return qs
+
+
+class CaseEventQuerySet(RestrictedQuerySet):
+    """Events of visible cases and item-level events; a handoff to or from a hidden
+    department and a note written in one (its `from_department`) are hidden."""
+
+    forbidden_joins = ("departments_note",)
+
+    def _restrict(self, viewer: Viewer):
+        from departments.models import Case
+
+        if viewer.kind == "nobody":
+            return self.none()
+        qs = self._chain()
+        if viewer.kind == "key":
+            qs = qs.filter(item__source_id=viewer.source_id)
+        if not viewer.hidden:
+            return qs
+        hidden = viewer.hidden
+        hidden_cases = Case.objects.unscoped().filter(department_id__in=hidden).values("pk")
+        return qs.exclude(
+            Q(case_id__in=hidden_cases)
+            | Q(from_department_id__in=hidden)
+            | Q(to_department_id__in=hidden)
+        )
+
+
+class NoteQuerySet(RestrictedQuerySet):
+    def _restrict(self, viewer: Viewer):
+        if viewer.kind in ("nobody", "key"):
+            return self.none()  # notes are internal: no API key reads them
+        if not viewer.hidden:
+            return self._chain()
+        return self.exclude(department_id__in=viewer.hidden)
+
+
+class SpikeQuerySet(RestrictedQuerySet):
+    """A hidden department's spikes; the others' never name it as related."""
+
+    def _restrict(self, viewer: Viewer):
+        from departments.models import Spike
+
+        if viewer.kind in ("nobody", "key"):
+            return self.none()
+        if not viewer.hidden_slugs:
+            return self._chain()
+        return self.exclude(
+            dimension=Spike.Dimension.DEPARTMENT, key__in=list(viewer.hidden_slugs)
+        ).exclude(related__overlap=list(viewer.hidden_slugs))
+
+
+class ThemeQuerySet(RestrictedQuerySet):
+    def _restrict(self, viewer: Viewer):
+        if viewer.kind in ("nobody", "key"):
+            return self.none()
+        if not viewer.hidden_slugs:
+            return self._chain()
+        return self.exclude(scope__in=list(viewer.hidden_slugs))
+
+
+def item_scores(viewer, item) -> dict[str, float]:
+    """An item's department scores without those of departments hidden from the viewer (a
+    high HR score on a shared post says as much as an HR case)."""
+    hidden = viewer_of(viewer).hidden_slugs
+    return {k: v for k, v in (item.scores or {}).items() if k not in hidden}
