@@ -9,11 +9,19 @@ from django.core import mail
 from django.http import QueryDict
 from django.utils import timezone
 
-from departments.metrics import DashboardFilter, handoffs, overview, spikes_for
+from departments.metrics import (
+    DashboardFilter,
+    backlog_refresh,
+    handoffs,
+    overview,
+    routing_quality,
+    spikes_for,
+    stats_overview,
+)
 from departments.models import Case, Department, Spike, ThemeSnapshot
 from departments.rollups import histogram_median, rollups_refresh
 from departments.services import case_reroute
-from departments.signals_detect import spike_score, spikes_detect
+from departments.signals_detect import digest_send, spike_score, spikes_detect, themes_refresh
 from feedback.models import FeedbackItem
 from tests.factories import FeedbackItemFactory, UserFactory, member
 
@@ -271,6 +279,60 @@ def test_source_spike_counts_only_items_others_may_see(manager, harriet, source)
     assert not {"harass", "grievanc", "lead"} & set(web.terms)
     assert found[("department", "hr")].related == []
     assert spikes_for(manager) == [found[("department", "support")], web]
+
+
+def test_support_manager_numbers_ignore_hr_only_data(manager, harriet, source, other_source):
+    """Differential: support's manager sees the same numbers with and without HR's data."""
+    days_ago = timezone.now() - timedelta(days=3)
+    shared = make_case("support", days_ago, first=1 * H, resolved=5 * H, body="refund late")
+    Case.objects.create(
+        item=shared.item, department=dept("product"), routed_by="model", created_at=days_ago
+    )
+    make_case("support", days_ago, sentiment="negative", body="refund missing again")
+    person = make_case("support", days_ago, body="refund please")
+    Case.objects.filter(pk=person.pk).update(routed_by="person")
+    plant_burst(None, 2, days_ago, body="unclear post", source=other_source)
+
+    def measure() -> dict:
+        flt = window()
+        rollups_refresh(start=flt.start, end=flt.end)
+        backlog_refresh()
+        themes_refresh()
+        data = overview(manager, flt)
+        for row in [*data["departments"], data["total"]]:
+            row.pop("oldest_open_age_hours")  # moves with the clock
+        stats = stats_overview(manager)
+        stats.pop("generated_at")
+        mail.outbox.clear()
+        digest_send()
+        [digest] = [m.body for m in mail.outbox if m.to == [manager.email]]
+        return {
+            "overview": data,
+            "quality": routing_quality(manager, flt),
+            "handoffs": handoffs(manager, flt),
+            "stats": stats,
+            "themes": [(t.terms, t.vocabulary) for t in ThemeSnapshot.objects.filter(scope="all")],
+            "spikes": spikes_for(manager),
+            "digest": "\n".join(line for line in digest.splitlines() if "oldest" not in line),
+        }
+
+    before = measure()
+    support_row = next(
+        r for r in before["overview"]["departments"] if r["department"].slug == "support"
+    )
+    assert support_row["multi_department_share"] == pytest.approx(1 / 3, abs=1e-3)
+    # HR's own items, some routed by a person, some in triage-like states, and an HR case
+    # on an item support already holds.
+    for n in range(4):
+        hr_case = make_case("hr", days_ago, first=9 * H, sentiment="negative", body="refund shift")
+        if n % 2:
+            Case.objects.filter(pk=hr_case.pk).update(routed_by="person")
+    plant_burst("hr", 3, days_ago, body="refund grievance", source=other_source)
+    Case.objects.create(
+        item=person.item, department=dept("hr"), routed_by="person", created_at=days_ago
+    )
+    after = measure()
+    assert after == before
 
 
 def test_steady_traffic_raises_no_spike(manager):
