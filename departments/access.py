@@ -189,7 +189,8 @@ class NoteQuerySet(RestrictedQuerySet):
 
 
 class SpikeQuerySet(RestrictedQuerySet):
-    """A hidden department's spikes; the others' never name it as related."""
+    """Spikes, without a hidden department's own. (Detection never names a sealed
+    department as related to another's spike; metrics.spikes_for strips older rows.)"""
 
     def _restrict(self, viewer: Viewer):
         from departments.models import Spike
@@ -198,9 +199,7 @@ class SpikeQuerySet(RestrictedQuerySet):
             return self.none()
         if not viewer.hidden_slugs:
             return self._chain()
-        return self.exclude(
-            dimension=Spike.Dimension.DEPARTMENT, key__in=list(viewer.hidden_slugs)
-        ).exclude(related__overlap=list(viewer.hidden_slugs))
+        return self.exclude(dimension=Spike.Dimension.DEPARTMENT, key__in=list(viewer.hidden_slugs))
 
 
 class ThemeQuerySet(RestrictedQuerySet):

@@ -266,6 +266,7 @@ _PING_PONG = """
 SELECT e.item_id FROM departments_caseevent e
 WHERE e.kind = 'rerouted' AND e.created_at >= %(start)s AND e.created_at < %(end)s
   AND e.case_id::text = e.data->>'from_case'
+  AND e.from_department_id = ANY(%(depts)s) AND e.to_department_id = ANY(%(depts)s)
 GROUP BY e.item_id HAVING count(*) >= 2
 """
 _MISROUTES = """
@@ -337,12 +338,16 @@ def handoffs(user, flt: DashboardFilter) -> dict:
 
 def routing_quality(user, flt: DashboardFilter) -> dict:
     """Coverage (share of items routed without a person) and agreement between the
-    classifier and people, per week; precision per department from staff corrections."""
+    classifier and people, per week; precision per department from staff corrections.
+
+    Only the items and cases the viewer may see count: a sealed department's items and
+    its routing decisions stay out of everyone else's totals."""
     items = FeedbackItem.objects.visible_to(user).filter(
         received_at__gte=flt.start_dt, received_at__lt=flt.end_dt
     )
     if flt.sources:
         items = items.filter(source_id__in=flt.sources)
+    seen_departments = [d.pk for d in visible_departments(user)]
     weekly = defaultdict(lambda: {"items": 0, "auto": 0, "triage": 0})
     with connection.cursor() as cursor:
         sql, params = items.values("pk").query.sql_with_params()
@@ -350,10 +355,11 @@ def routing_quality(user, flt: DashboardFilter) -> dict:
             f"""SELECT date_trunc('week', i.received_at)::date, count(*),
                        count(*) FILTER (WHERE i.state IN ('routed', 'noise')
                                           AND NOT EXISTS (SELECT 1 FROM departments_case c
-                                            WHERE c.item_id = i.id AND c.routed_by = 'person')),
+                                            WHERE c.item_id = i.id AND c.routed_by = 'person'
+                                              AND c.department_id = ANY(%s))),
                        count(*) FILTER (WHERE i.state = 'triage')
                 FROM feedback_feedbackitem i WHERE i.id IN ({sql}) GROUP BY 1 ORDER BY 1""",  # noqa: S608
-            params,
+            [seen_departments, *params],
         )
         for week, n, auto, triage in cursor.fetchall():
             weekly[week] = {"items": n, "auto": auto, "triage": triage, "coverage": _ratio(auto, n)}
@@ -397,7 +403,8 @@ def themes_for(scope: str) -> ThemeSnapshot | None:
 
 def spikes_for(user, *, department: Department | None = None, days: int = 7) -> list[Spike]:
     """Recent spikes the viewer may see; for a department: its own, and spikes elsewhere
-    whose words match its vocabulary (`related`)."""
+    whose words match its vocabulary (`related`). A sealed department's spikes, and its
+    name among the related, only for its members."""
     since = timezone.now() - timedelta(days=days)
     visible = {d.slug for d in visible_departments(user)}
     spikes = Spike.objects.visible_to(user).filter(hour__gte=since)
@@ -405,7 +412,11 @@ def spikes_for(user, *, department: Department | None = None, days: int = 7) -> 
         spikes = spikes.filter(
             Q(dimension="department", key=department.slug) | Q(related__contains=[department.slug])
         )
-    return [s for s in spikes[:50] if s.dimension != "department" or s.key in visible]
+    shown = [s for s in spikes[:50] if s.dimension != "department" or s.key in visible]
+    for spike in shown:
+        # Detection no longer relates a sealed department; rows from before it did may.
+        spike.related = [slug for slug in spike.related if slug in visible]
+    return shown
 
 
 def stats_overview(viewer) -> dict:

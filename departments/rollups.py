@@ -19,8 +19,12 @@ WITH c AS (
     SELECT c.department_id, i.source_id, (c.created_at AT TIME ZONE 'UTC')::date AS day,
            i.sentiment_label, c.created_at, c.due_at, c.resolution_due_at,
            c.first_response_at, c.resolved_at,
+           -- Shared with a department everyone may see: counting a share with a sealed
+           -- one (HR) would tell the other department's managers the item is in HR.
            EXISTS (SELECT 1 FROM departments_case o
-                   WHERE o.item_id = c.item_id AND o.department_id <> c.department_id) AS multi
+                   JOIN departments_department od ON od.id = o.department_id
+                   WHERE o.item_id = c.item_id AND o.department_id <> c.department_id
+                     AND NOT od.sealed) AS multi
     FROM departments_case c JOIN feedback_feedbackitem i ON i.id = c.item_id
     WHERE c.created_at >= %(start)s AND c.created_at < %(end)s
 )

@@ -27,6 +27,17 @@ THEME_TERMS = 15
 VOCABULARY_TERMS = 40
 
 
+# An item every department member may see: not one whose only cases are in sealed
+# departments (the access rule of departments.selectors.items_visible_to for a viewer in
+# no sealed department). Triage items, with no case at all, pass.
+_NOT_SEALED_ONLY = (
+    "(NOT EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
+    " ON d.id = c.department_id WHERE c.item_id = i.id AND d.sealed)"
+    " OR EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
+    " ON d.id = c.department_id WHERE c.item_id = i.id AND NOT d.sealed))"
+)
+
+
 def _items_sql(
     *, department_id: int | None, start: datetime, end: datetime, extra: str = ""
 ) -> str:
@@ -40,13 +51,8 @@ def _items_sql(
         where += f" AND EXISTS (SELECT 1 FROM departments_case c WHERE c.item_id = i.id AND c.department_id = {dept})"  # noqa: E501, S608
     else:
         # Every manager sees the overall terms: leave out the items only a sealed department
-        # holds (the access rule of departments.selectors.items_visible_to).
-        where += (
-            " AND NOT (EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
-            " ON d.id = c.department_id WHERE c.item_id = i.id AND d.sealed)"
-            " AND NOT EXISTS (SELECT 1 FROM departments_case c JOIN departments_department d"
-            " ON d.id = c.department_id WHERE c.item_id = i.id AND NOT d.sealed))"
-        )
+        # holds.
+        where += f" AND {_NOT_SEALED_ONLY}"
     return f"SELECT i.search_vector FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
 
 
@@ -106,17 +112,22 @@ def themes_refresh(*, now: datetime | None = None) -> int:
     return len(scopes)
 
 
+# Source and intent spikes are shown and mailed to every manager, so they count only the
+# items anyone may see; a sealed department's own hours are its department spike.
 _HOURLY = {
     "department": """SELECT d.slug, date_trunc('hour', c.created_at), count(*)
                      FROM departments_case c JOIN departments_department d
                        ON d.id = c.department_id
                      WHERE c.created_at >= %(since)s GROUP BY 1, 2""",
-    "source": """SELECT s.slug, date_trunc('hour', i.received_at), count(*)
+    # _NOT_SEALED_ONLY is a constant of this module: nothing from outside enters the text.
+    "source": f"""SELECT s.slug, date_trunc('hour', i.received_at), count(*)
                  FROM feedback_feedbackitem i JOIN feedback_source s ON s.id = i.source_id
-                 WHERE i.received_at >= %(since)s GROUP BY 1, 2""",
-    "intent": """SELECT intent, date_trunc('hour', i.received_at), count(*)
+                 WHERE i.received_at >= %(since)s AND {_NOT_SEALED_ONLY}
+                 GROUP BY 1, 2""",  # noqa: S608
+    "intent": f"""SELECT intent, date_trunc('hour', i.received_at), count(*)
                  FROM feedback_feedbackitem i, unnest(i.intents) AS intent
-                 WHERE i.received_at >= %(since)s GROUP BY 1, 2""",
+                 WHERE i.received_at >= %(since)s AND {_NOT_SEALED_ONLY}
+                 GROUP BY 1, 2""",  # noqa: S608
 }
 
 
@@ -142,7 +153,13 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
     now = now or timezone.now()
     current = now.replace(minute=0, second=0, microsecond=0)
     since = current - timedelta(hours=BASELINE_HOURS + 1)
-    vocabularies = {t.scope: set(t.vocabulary) for t in ThemeSnapshot.objects.all()}
+    sealed = set(Department.objects.filter(sealed=True).values_list("slug", flat=True))
+    # A sealed department's vocabulary would tell others what it hears: it is never compared
+    # with another spike's words (and its own spikes concern no one else).
+    vocabularies = {
+        t.scope: set(t.vocabulary)
+        for t in ThemeSnapshot.objects.exclude(scope__in=sealed | {"all"})
+    }
     found: list[Spike] = []
     for dimension, sql in _HOURLY.items():
         series: dict[str, dict[datetime, int]] = defaultdict(dict)
@@ -158,10 +175,12 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
                 count = counts.get(hour, 0)
                 mean, z = spike_score(count, history)
                 if is_spike(count, mean, z):
-                    found.append(_record(dimension, key, hour, count, mean, z, vocabularies))
+                    in_sealed = dimension == Spike.Dimension.DEPARTMENT and key in sealed
+                    related_from = {} if in_sealed else vocabularies
+                    found.append(_record(dimension, key, hour, count, mean, z, related_from))
                     break
     for spike in found:
-        _notify(spike)
+        _notify(spike, sealed=sealed)
     return found
 
 
@@ -189,11 +208,13 @@ def _spike_terms(dimension: str, key: str, hour: datetime) -> list[str]:
 
 
 def _record(dimension, key, hour, count, mean, z, vocabularies) -> Spike:
+    """Store the spike; `related` are the departments of `vocabularies` (slug: usual terms)
+    that share one of its top words."""
     terms = _spike_terms(dimension, key, hour)
     related = sorted(
         scope
         for scope, vocabulary in vocabularies.items()
-        if scope not in ("all", key) and vocabulary & set(terms[:5])
+        if scope != key and vocabulary & set(terms[:5])
     )
     with transaction.atomic():
         spike, _ = Spike.objects.update_or_create(
@@ -211,20 +232,28 @@ def _record(dimension, key, hour, count, mean, z, vocabularies) -> Spike:
     return spike
 
 
-def _notify(spike: Spike) -> None:
-    """Email the managers of the departments concerned, once per spike; emit a webhook."""
+def _notify(spike: Spike, *, sealed: set[str]) -> None:
+    """Email the managers of the departments concerned, once per spike; emit a webhook.
+
+    A sealed department's spike concerns that department alone: its managers get the mail
+    and the event names only it, so webhook_emit sends it only to subscriptions that name
+    it. `sealed` are the sealed departments' slugs."""
     won = Spike.objects.filter(pk=spike.pk, notified_at__isnull=True).update(
         notified_at=timezone.now()
     )
     if not won:
         return
-    slugs = set(spike.related)
-    if spike.dimension == "department":
-        slugs.add(spike.key)
+    if spike.dimension == Spike.Dimension.DEPARTMENT and spike.key in sealed:
+        slugs = {spike.key}
+    else:
+        slugs = set(spike.related)  # never a sealed one (see spikes_detect)
+        if spike.dimension == Spike.Dimension.DEPARTMENT:
+            slugs.add(spike.key)
     managers = Membership.objects.filter(role="manager", department__slug__in=slugs).select_related(
         "user", "department"
     )
-    if spike.dimension != "department" and not slugs:
+    if spike.dimension != Spike.Dimension.DEPARTMENT and not slugs:
+        # Source and intent spikes count only items everyone may see (see _HOURLY).
         managers = Membership.objects.filter(role="manager").select_related("user", "department")
     subject = (
         f"[Switchboard] Spike: {spike.count} posts in an hour for {spike.dimension} "
@@ -242,21 +271,13 @@ def _notify(spike: Spike) -> None:
         except Exception:  # an unreachable mail server must not lose the spike or the webhook
             logger.warning("could not mail spike %s", spike.pk, exc_info=True)
     try:
+        from webhooks.payloads import payload_spike_detected
         from webhooks.services import webhook_emit
     except ImportError:  # the webhooks app is optional for this feature
         return
     webhook_emit(
         event="spike.detected",
-        payload={
-            "dimension": spike.dimension,
-            "key": spike.key,
-            "hour": spike.hour.isoformat(),
-            "count": spike.count,
-            "baseline": spike.baseline,
-            "zscore": spike.zscore,
-            "terms": spike.terms,
-            "related_departments": spike.related,
-        },
+        payload=payload_spike_detected(spike=spike),
         departments=sorted(slugs),
     )
 

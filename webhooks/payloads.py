@@ -103,7 +103,8 @@ def payload_case_handoff(*, from_case, to_case, actor=None, note: str = "") -> d
 
 def payload_spike_detected(*, spike) -> dict[str, Any]:
     """`spike.detected` from a departments.Spike: emit with departments = `spike.related`,
-    plus `spike.key` when the spike is a department's (departments/signals_detect.py)."""
+    plus `spike.key` when the spike is a department's; a sealed department's spike names
+    only itself (departments/signals_detect.py)."""
     return {
         "dimension": spike.dimension,
         "key": spike.key,

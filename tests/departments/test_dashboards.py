@@ -9,11 +9,19 @@ from django.core import mail
 from django.http import QueryDict
 from django.utils import timezone
 
-from departments.metrics import DashboardFilter, handoffs, overview, spikes_for
+from departments.metrics import (
+    DashboardFilter,
+    backlog_refresh,
+    handoffs,
+    overview,
+    routing_quality,
+    spikes_for,
+    stats_overview,
+)
 from departments.models import Case, Department, Spike, ThemeSnapshot
 from departments.rollups import histogram_median, rollups_refresh
 from departments.services import case_reroute
-from departments.signals_detect import spike_score, spikes_detect
+from departments.signals_detect import digest_send, spike_score, spikes_detect, themes_refresh
 from feedback.models import FeedbackItem
 from tests.factories import FeedbackItemFactory, UserFactory, member
 
@@ -162,6 +170,7 @@ def test_spike_fires_on_a_planted_spike_and_concerns_marketing(manager):
     marketing_manager = UserFactory(username="mark", email="mark@example.com")
     member(marketing_manager, "marketing", role="manager")
     ThemeSnapshot.objects.create(scope="marketing", vocabulary=["promo", "discount", "love"])
+    ThemeSnapshot.objects.create(scope="hr", vocabulary=["promo", "shift"])  # sealed
     now = plant_hourly("support", per_hour=1, hours=7 * 24)
     support = dept("support")
     for n in range(30):  # the promotion's complaints arrive within one hour
@@ -178,7 +187,7 @@ def test_spike_fires_on_a_planted_spike_and_concerns_marketing(manager):
     found = spikes_detect(now=now + timedelta(minutes=30))
     spike = next(s for s in found if s.dimension == "department")
     assert spike.key == "support" and spike.count == 30 and spike.baseline == pytest.approx(1.0)
-    assert "promo" in spike.terms and "marketing" in spike.related
+    assert "promo" in spike.terms and spike.related == ["marketing"]
     assert spike in spikes_for(marketing_manager, department=dept("marketing"))
     recipients = {r for m in mail.outbox for r in m.to}
     assert {"mona@example.com", "mark@example.com"} <= recipients
@@ -186,6 +195,144 @@ def test_spike_fires_on_a_planted_spike_and_concerns_marketing(manager):
     sent = len(mail.outbox)
     spikes_detect(now=now + timedelta(minutes=40))
     assert len(mail.outbox) == sent
+
+
+def plant_burst(slug, n, at, *, body, source, intents=()):
+    """`n` items routed to `slug` (None: left in triage), all received at `at`."""
+    for k in range(n):
+        item = FeedbackItem.objects.create(
+            source=source,
+            external_id=f"burst-{slug}-{at:%H%M}-{k}",
+            body=body,
+            state="routed" if slug else "triage",
+            intents=list(intents),
+            received_at=at,
+        )
+        if slug:
+            Case.objects.create(item=item, department=dept(slug), routed_by="model", created_at=at)
+
+
+@pytest.fixture
+def harriet(db):
+    """HR's manager."""
+    user = UserFactory(username="harriet", email="harriet@example.com")
+    member(user, "hr", role="manager")
+    return user
+
+
+@pytest.fixture
+def subscriptions():
+    """Webhook subscriptions made in a test must not outlive it in the process's cache."""
+    from webhooks.selectors import subscription_targets_forget
+
+    subscription_targets_forget()
+    yield
+    subscription_targets_forget()
+
+
+def test_hr_spike_concerns_hr_alone(manager, harriet, subscriptions, monkeypatch):
+    from tests.webhooks.helpers import everything_and_hr
+    from webhooks import services as webhook_services
+    from webhooks.models import Delivery
+
+    everything, hr_tool = everything_and_hr("spike.detected")
+    emitted = []
+    real_emit = webhook_services.webhook_emit
+    monkeypatch.setattr(
+        webhook_services,
+        "webhook_emit",
+        lambda **kw: emitted.append((kw["event"], list(kw["departments"]))) or real_emit(**kw),
+    )
+    # Support usually hears these words too: before, that made support "related".
+    ThemeSnapshot.objects.create(scope="support", vocabulary=["harass", "grievanc", "shift"])
+    now = plant_hourly("hr", per_hour=1, hours=7 * 24, body="A grievance about my shift")
+    source = Case.objects.filter(department__slug="hr").first().item.source
+    plant_burst(
+        "hr",
+        30,
+        now + timedelta(minutes=2),
+        body="Harassment grievance against my team lead",
+        source=source,
+        intents=["complaint"],
+    )
+    found = spikes_detect(now=now + timedelta(minutes=30))
+    # The HR-only items make no source or intent spike that every manager would be told of.
+    assert [(s.dimension, s.key) for s in found] == [("department", "hr")]
+    [spike] = found
+    assert spike.related == [] and "harass" in spike.terms
+    assert Spike.objects.get().related == []
+    assert [m.to for m in mail.outbox] == [["harriet@example.com"]]
+    assert emitted == [("spike.detected", ["hr"])]
+    assert not Delivery.objects.filter(subscription=everything).exists()
+    delivery = Delivery.objects.get(subscription=hr_tool)
+    assert delivery.payload["data"]["related_departments"] == []
+    assert spikes_for(manager) == [] and spikes_for(manager, department=dept("support")) == []
+
+
+def test_source_spike_counts_only_items_others_may_see(manager, harriet, source):
+    at = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(minutes=2)
+    plant_burst("support", 12, at, body="The promo code is refused", source=source)
+    plant_burst("hr", 20, at, body="Harassment grievance against my lead", source=source)
+    found = {(s.dimension, s.key): s for s in spikes_detect(now=at + timedelta(minutes=20))}
+    web = found[("source", "web")]
+    assert web.count == 12 and "promo" in web.terms
+    assert not {"harass", "grievanc", "lead"} & set(web.terms)
+    assert found[("department", "hr")].related == []
+    assert spikes_for(manager) == [found[("department", "support")], web]
+
+
+def test_support_manager_numbers_ignore_hr_only_data(manager, harriet, source, other_source):
+    """Differential: support's manager sees the same numbers with and without HR's data."""
+    days_ago = timezone.now() - timedelta(days=3)
+    shared = make_case("support", days_ago, first=1 * H, resolved=5 * H, body="refund late")
+    Case.objects.create(
+        item=shared.item, department=dept("product"), routed_by="model", created_at=days_ago
+    )
+    make_case("support", days_ago, sentiment="negative", body="refund missing again")
+    person = make_case("support", days_ago, body="refund please")
+    Case.objects.filter(pk=person.pk).update(routed_by="person")
+    plant_burst(None, 2, days_ago, body="unclear post", source=other_source)
+
+    def measure() -> dict:
+        flt = window()
+        rollups_refresh(start=flt.start, end=flt.end)
+        backlog_refresh()
+        themes_refresh()
+        data = overview(manager, flt)
+        for row in [*data["departments"], data["total"]]:
+            row.pop("oldest_open_age_hours")  # moves with the clock
+        stats = stats_overview(manager)
+        stats.pop("generated_at")
+        mail.outbox.clear()
+        digest_send()
+        [digest] = [m.body for m in mail.outbox if m.to == [manager.email]]
+        return {
+            "overview": data,
+            "quality": routing_quality(manager, flt),
+            "handoffs": handoffs(manager, flt),
+            "stats": stats,
+            "themes": [(t.terms, t.vocabulary) for t in ThemeSnapshot.objects.filter(scope="all")],
+            "spikes": spikes_for(manager),
+            "digest": "\n".join(line for line in digest.splitlines() if "oldest" not in line),
+        }
+
+    before = measure()
+    support_row = next(
+        r for r in before["overview"]["departments"] if r["department"].slug == "support"
+    )
+    assert support_row["multi_department_share"] == pytest.approx(1 / 3, abs=1e-3)
+    # HR's own items, some routed by a person, some in triage-like states, and an HR case
+    # on an item support already holds.
+    for n in range(4):
+        hr_case = make_case("hr", days_ago, first=9 * H, sentiment="negative", body="refund shift")
+        if n % 2:
+            Case.objects.filter(pk=hr_case.pk).update(routed_by="person")
+    plant_burst("hr", 3, days_ago, body="refund grievance", source=other_source)
+    Case.objects.create(
+        item=person.item, department=dept("hr"), routed_by="person", created_at=days_ago
+    )
+    after = measure()
+    assert after == before
 
 
 def test_steady_traffic_raises_no_spike(manager):

@@ -3,6 +3,7 @@
 from departments.models import Case, Department
 from tests.factories import FeedbackItemFactory
 from webhooks.payloads import payload_item_routed
+from webhooks.services import subscription_create
 
 
 def routed(*slugs: str, body: str = "The app crashes when I upload a photo.", **item_fields):
@@ -30,3 +31,17 @@ def routed_event(*slugs: str, **item_fields) -> dict:
         "departments": [c.department.slug for c in cases],
         "backfill": item.backfill,
     }
+
+
+def everything_and_hr(*events: str):
+    """Two subscriptions to `events`: one without a department filter, one naming HR."""
+    everything = subscription_create(
+        name="all", url="https://hooks.example.com/all", events=list(events)
+    )
+    hr_tool = subscription_create(
+        name="hr",
+        url="https://hooks.example.com/hr",
+        events=list(events),
+        departments=[Department.objects.get(slug="hr")],
+    )
+    return everything, hr_tool

@@ -5,22 +5,14 @@ import pytest
 from departments.models import Department
 from routing.services import items_route
 from tests.factories import FeedbackItemFactory
+from tests.webhooks.helpers import everything_and_hr
 from webhooks.models import Delivery
-from webhooks.services import subscription_create
 
 pytestmark = pytest.mark.django_db
 
 
 def test_hr_only_item_is_not_sent_to_unfiltered_subscriptions():
-    everything = subscription_create(
-        name="all", url="https://hooks.example.com/all", events=["item.routed"]
-    )
-    hr_tool = subscription_create(
-        name="hr",
-        url="https://hooks.example.com/hr",
-        events=["item.routed"],
-        departments=[Department.objects.get(slug="hr")],
-    )
+    everything, hr_tool = everything_and_hr("item.routed")
     Department.objects.update(routing_threshold=1.01)
     Department.objects.filter(slug="hr").update(routing_threshold=0.0)
     hr_only = FeedbackItemFactory(body="My manager shouts at the night shift")
