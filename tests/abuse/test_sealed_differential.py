@@ -36,7 +36,7 @@ from feedback.models import Author, FeedbackItem, Source
 from routing.classification import classifier_active
 from routing.services import items_route
 from tests.abuse.test_authorization_matrix import MATRIX, url_patterns
-from tests.abuse.world import HR_TAG, world_build
+from tests.abuse.world import HR_TAG, fetch_pages, world_build
 from webhooks.models import Delivery
 
 # Everyone who is not in HR, and is not a superuser: people and keys.
@@ -87,16 +87,7 @@ def mask(text: str) -> str:
     return text
 
 
-def fetch(world, persona: str, urls) -> dict[str, str]:
-    client = world.client(persona)
-    pages = {}
-    for url in urls:
-        url = url.format(**world.ids)
-        response = client.get(url)
-        assert response.status_code < 500, (persona, url, response.status_code)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        pages[url] = f"{response.status_code}\n{body.decode(errors='replace')}"
-    return pages
+fetch = fetch_pages
 
 
 def refresh_aggregates() -> None:
