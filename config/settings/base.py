@@ -331,6 +331,10 @@ MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=DATA_UPLOAD_MAX_MEMORY_
 # a subscription cannot be used to probe internal services.
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
 
+# --- Outbound HTTP (config/outbound.py) ------------------------------------------------------
+# Private, loopback, link-local and metadata addresses are refused outside development.
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
 # Posts the model is not sure about are also read by the sentence encoder (multilingual-e5-
