@@ -9,9 +9,11 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from config import outbound
 from feedback.models import Source
 from feedback.services import apikey_create
 from tests.factories import UserFactory, member
+from tests.network import FakeNetwork
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +109,13 @@ def broker(settings):
     yield
     purge_queues()
     app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True)
+def network(monkeypatch):
+    """Every test's outbound HTTP resolves names from a table and connects to loopback only
+    (tests/network.py); a test adds names with `network.answer(...)`."""
+    fake = FakeNetwork()
+    monkeypatch.setattr(outbound, "host_resolve", fake.resolve)
+    monkeypatch.setattr(outbound, "tcp_connect", fake.connect)
+    return fake

@@ -35,12 +35,9 @@ from webhooks.signing import signature_header, signature_verify
 from webhooks.transport import (
     USER_AGENT,
     Answer,
-    allow_private,
     check_url,
     http_post,
-    private_reason,
     request_body,
-    url_host,
 )
 
 logger = logging.getLogger(__name__)
@@ -397,9 +394,6 @@ def delivery_attempt(*, delivery_id: int) -> Delivery:
     final = False
     if not subscription.active:
         answer, final = Answer(error="The subscription is inactive; not sent."), True
-    elif not allow_private() and (reason := private_reason(url_host(subscription.url))):
-        # Checked again at send time: the name may resolve elsewhere than when it was saved.
-        answer, final = Answer(error=reason), True
     else:
         body = request_body(subscription=subscription, delivery=delivery)
         headers = {
@@ -409,7 +403,10 @@ def delivery_attempt(*, delivery_id: int) -> Delivery:
             "Switchboard-Delivery": str(delivery.pk),
             "Switchboard-Signature": signature_header(secret=subscription.secret, body=body),
         }
+        # The address is checked again where the POST connects (config.outbound): the name
+        # may resolve elsewhere than when it was saved. A refused address ends the delivery.
         answer = http_post(url=subscription.url, body=body, headers=headers)
+        final = answer.refused
 
     done = timezone.now()
     update = {

@@ -1,21 +1,21 @@
-"""How a delivery goes over the wire: the URL policy, the request body, one HTTP POST.
+"""How a delivery goes over the wire: the URL check, the request body, one HTTP POST.
 
 No state changes here; webhooks.services decides what an answer means for the delivery.
+The POST goes through config.outbound, which resolves the receiver's name once, refuses
+private, loopback and metadata addresses (unless OUTBOUND_ALLOW_PRIVATE_ADDRESSES) and
+connects to exactly the address it checked.
 """
 
-import ipaddress
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from config import outbound
 from webhooks.models import Delivery, Subscription
 from webhooks.payloads import slack_text
 
@@ -34,47 +34,24 @@ def _timeout() -> tuple[float, float]:
     return (float(connect), float(read))
 
 
-def allow_private() -> bool:
-    # Off in production: a webhook URL must not reach the cloud metadata endpoint or an
-    # internal service and then show its answer in the delivery log (SSRF).
-    return bool(getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", settings.DEBUG))
-
-
 # --- URLs -----------------------------------------------------------------------------------
 
 _url_syntax = URLValidator(schemes=["http", "https"])
 
 
-def private_reason(host: str) -> str | None:
-    """Why sending to `host` is refused, or None. Resolves the name (all addresses)."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return f"The host {host!r} does not resolve."
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global:
-            return f"The host {host!r} resolves to a private address ({ip}); not allowed."
-    return None
-
-
-def url_host(url: str) -> str:
-    return urlsplit(url).hostname or ""
-
-
 def check_url(url: str) -> None:
-    """http or https, a host, and (unless WEBHOOK_ALLOW_PRIVATE_URLS) a public address.
-    Raises django.core.exceptions.ValidationError, so forms and serializers show it."""
+    """http or https, a host, and (unless OUTBOUND_ALLOW_PRIVATE_ADDRESSES) a public address.
+    Raises django.core.exceptions.ValidationError, so forms and serializers show it.
+
+    Early feedback when a subscription is saved; each attempt is checked again where it
+    connects (the name may resolve elsewhere by then)."""
     try:
         _url_syntax(url)
     except ValidationError as exc:
         raise ValidationError("Enter a valid http:// or https:// URL.") from exc
-    if not allow_private():
-        reason = private_reason(url_host(url))
-        if reason:
-            raise ValidationError(reason)
+    reason = outbound.url_refusal(url)
+    if reason:
+        raise ValidationError(reason)
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -86,6 +63,8 @@ class Answer:
     ms: int | None = None  # None: nothing was sent
     body: str = ""
     error: str = ""
+    # The address is not allowed: retrying cannot help until the URL or its DNS changes.
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -108,33 +87,33 @@ def request_body(*, subscription: Subscription, delivery: Delivery) -> bytes:
 def http_post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     """One HTTP POST. Never raises: every failure becomes the answer's error."""
     answer = Answer()
-    timeout = _timeout()
+    connect_timeout, read_timeout = _timeout()
     started = time.monotonic()
     try:
-        # No redirects: a 3xx is an answer (not 2xx, so retried), and following it could
-        # lead to an address the URL check never saw.
-        with requests.post(
-            url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
-        ) as response:
-            answer.code = response.status_code
-            received = b""
-            for chunk in response.iter_content(chunk_size=RESPONSE_BODY_MAX):
-                received += chunk
-                if len(received) >= RESPONSE_BODY_MAX:
-                    break
-            answer.body = (
-                received[:RESPONSE_BODY_MAX].decode("utf-8", "replace").replace("\x00", "")
-            )
-    except requests.ConnectTimeout:
-        answer.error = f"Connection timed out after {timeout[0]:g} s."
-    except requests.ReadTimeout:
-        answer.error = f"No answer within the read timeout ({timeout[1]:g} s)."
-    except requests.ConnectionError as exc:
-        if "timed out" in str(exc).lower():  # a read timeout while reading the body
-            answer.error = f"No answer within the read timeout ({timeout[1]:g} s)."
-        else:
-            answer.error = f"Connection failed: {_short(exc)}"
-    except Exception as exc:  # anything else (bad URL, TLS, a soft time limit) is logged
+        # No redirects: a 3xx is an answer (not 2xx, so retried) and shows in the delivery
+        # log. The signed body was meant for this URL; a moved receiver means a URL to fix.
+        response = outbound.outbound_request(
+            method="POST",
+            url=url,
+            headers=headers,
+            body=body,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_bytes=RESPONSE_BODY_MAX,
+            truncate=True,
+            max_redirects=0,
+        )
+        answer.code = response.status
+        answer.body = response.content.decode("utf-8", "replace").replace("\x00", "")
+    except outbound.AddressRefused as exc:
+        answer.error, answer.refused = str(exc), True
+    except outbound.ConnectTimeout:
+        answer.error = f"Connection timed out after {connect_timeout:g} s."
+    except outbound.ReadTimeout:
+        answer.error = f"No answer within the read timeout ({read_timeout:g} s)."
+    except outbound.ConnectionFailed as exc:
+        answer.error = f"Connection failed: {_short(exc)}"
+    except Exception as exc:  # anything else (a bad URL, a soft time limit) is logged
         answer.error = f"{type(exc).__name__}: {_short(exc)}"
     answer.ms = round((time.monotonic() - started) * 1000)
     if answer.code is not None and not answer.ok and not answer.error:

@@ -329,10 +329,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 
 # Any larger request body is refused with 413 before it is read (RequestSizeLimitMiddleware).
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
 
-# --- Webhooks -------------------------------------------------------------------------------
-# Receivers on private, loopback or link-local addresses are refused outside development, so
-# a subscription cannot be used to probe internal services.
-WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+# --- Outbound HTTP (webhooks, feeds) --------------------------------------------------------
+# Webhook receivers and feeds on private, loopback, link-local or metadata addresses are
+# refused outside development (config/outbound.py), so a URL cannot be used to probe
+# internal services. WEBHOOK_ALLOW_PRIVATE_URLS is this setting's old name, still read from
+# the environment so a deployment that set it keeps its receivers.
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "OUTBOUND_ALLOW_PRIVATE_ADDRESSES",
+    default=env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG),
+)
 
 # --- Classifier -------------------------------------------------------------------------
 CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"

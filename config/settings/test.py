@@ -20,7 +20,7 @@ from config.settings.base import *  # noqa: F403  (settings modules are the exce
 # Unit tests run tasks in-process; integration tests switch this off and start real workers
 # (tests/workers.py sets CELERY_EAGER=false for the worker processes it starts).
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_EAGER", default=True)  # noqa: F405
-WEBHOOK_ALLOW_PRIVATE_URLS = True  # test receivers listen on 127.0.0.1
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # test receivers and feed servers listen on 127.0.0.1
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES["default"]["KEY_PREFIX"] = "switchboard-test"  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

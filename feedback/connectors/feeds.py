@@ -9,27 +9,30 @@ at a time, a duplicate or redelivered task finds the token gone and does nothing
 worker that dies mid-poll leaves the feed due again when the lease runs out. No transaction
 is held open during the network fetch.
 
-Failures (HTTP error, timeout, an unreadable body) are recorded on the feed (`last_error`,
-`consecutive_failures`) and push `next_poll_at` back exponentially; they never raise, so one
-broken feed cannot stop the others. Database errors do raise: the lease then expires and the
-feed is polled again.
+The fetch goes through config.outbound: the host is resolved once, and private, loopback
+and metadata addresses are refused, on every redirect too, unless
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES. feedparser only parses the bytes fetched, never a URL.
+
+Failures (HTTP error, timeout, a refused address, an unreadable body) are recorded on the
+feed (`last_error`, `consecutive_failures`) and push `next_poll_at` back exponentially; they
+never raise, so one broken feed cannot stop the others. Database errors do raise: the lease
+then expires and the feed is polled again.
 """
 
 import hashlib
 import io
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config import outbound
 from feedback.connectors.html import html_to_text
 from feedback.models import Feed
 from feedback.services import IngestOutcome, feedback_ingest
@@ -126,57 +129,38 @@ def feed_claim(
 # --- polling --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    content: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    url: str = ""
-
-
-def _fetch(feed: Feed) -> _Response:
+def _fetch(feed: Feed) -> outbound.OutboundResponse:
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.last_modified:
         headers["If-Modified-Since"] = feed.last_modified
-    deadline = time.monotonic() + FETCH_DEADLINE
     try:
-        with requests.get(
-            feed.url, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True
-        ) as response:
-            status = response.status_code
-            if status == 304:
-                return _Response(status, headers=dict(response.headers))
-            if not 200 <= status < 300:
-                reason = f" {response.reason}" if response.reason else ""
-                raise FeedError(f"HTTP {status}{reason}", http_status=status)
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_FEED_BYTES:
-                raise FeedError(
-                    f"The feed is {int(declared)} bytes; the limit is {MAX_FEED_BYTES}.",
-                    http_status=status,
-                )
-            chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > MAX_FEED_BYTES:
-                    raise FeedError(
-                        f"The feed is larger than {MAX_FEED_BYTES} bytes.", http_status=status
-                    )
-                if time.monotonic() > deadline:
-                    raise FeedError(
-                        f"Fetching took longer than {FETCH_DEADLINE:.0f} s.", http_status=status
-                    )
-                chunks.append(chunk)
-            return _Response(status, b"".join(chunks), dict(response.headers), response.url)
-    except requests.Timeout as exc:
+        # config.outbound resolves the feed's host once, refuses private and metadata
+        # addresses (on every redirect too) and connects to the address it checked.
+        response = outbound.outbound_request(
+            method="GET",
+            url=feed.url,
+            headers=headers,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            deadline=FETCH_DEADLINE,
+            max_bytes=MAX_FEED_BYTES,
+        )
+    except (outbound.AddressRefused, outbound.ResponseTooLarge) as exc:
+        raise FeedError(_short(exc)) from exc  # "Refused: 10.0.0.1 is a private address."
+    except outbound.OutboundTimeout as exc:
         raise FeedError(f"Timed out: {_short(exc)}") from exc
-    except requests.RequestException as exc:
+    except outbound.OutboundError as exc:
         raise FeedError(f"Could not fetch the feed: {_short(exc)}") from exc
+    status = response.status
+    if status != 304 and not 200 <= status < 300:
+        reason = f" {response.reason}" if response.reason else ""
+        raise FeedError(f"HTTP {status}{reason}", http_status=status)
+    return response
 
 
-def _parse(response: _Response, feed_url: str) -> Any:
+def _parse(response: outbound.OutboundResponse, feed_url: str) -> Any:
     # A BytesIO, never the bytes themselves: given a string, feedparser may treat it as a
     # file name or URL and read it, which a hostile feed body must not be able to trigger.
     # No content-location on purpose: with one, feedparser resolves an RSS guid such as

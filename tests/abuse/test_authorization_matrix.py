@@ -390,7 +390,7 @@ def request(world, persona, row: Row):
 
 @pytest.fixture
 def world(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the matrix's receiver URL is 127.0.0.1
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the matrix's receiver URL is 127.0.0.1
     return world_build()
 
 

@@ -300,7 +300,7 @@ API_WRITES = [
     ("method", "path", "fields"), API_WRITES, ids=[f"{m} {p}" for m, p, _ in API_WRITES]
 )
 def test_api_write_fields_take_any_string(method, path, fields, world, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     client = world.client("admin")
     path = path.format(**world.ids)
     failures = []

@@ -31,7 +31,7 @@ def receiver():
 def test_a_receiver_down_for_a_while_gets_every_event_once_after_redelivery(
     broker, receiver, settings, logs
 ):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver is on 127.0.0.1
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the receiver is on 127.0.0.1
     settings.WEBHOOK_RETRY_DELAYS = WEBHOOK_RETRY_DELAYS  # as the worker has them
     port = receiver.port
     subscription = subscription_create(

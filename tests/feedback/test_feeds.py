@@ -106,6 +106,11 @@ class FeedServer:
                     self.send_error(404)
                     return
                 time.sleep(route.get("delay", 0))
+                if route.get("location"):
+                    self.send_response(route.get("status", 302))
+                    self.send_header("Location", route["location"])
+                    self.end_headers()
+                    return
                 if route.get("status", 200) != 200:
                     self.send_error(route["status"])
                     return
@@ -401,6 +406,79 @@ class TestFailures:
         result = feed_poll(feed=feed)
 
         assert result.status == "error" and "Not a readable feed" in result.error
+
+
+METADATA_URL = "http://169.254.169.254/latest/meta-data/"
+
+
+class TestAddressPolicy:
+    """Feeds go through config.outbound: with OUTBOUND_ALLOW_PRIVATE_ADDRESSES off, private
+    and loopback addresses are refused and the reason is recorded on the feed."""
+
+    @pytest.fixture(autouse=True)
+    def production(self, settings):
+        settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+
+    def test_a_feed_on_a_loopback_address_is_refused_unfetched(self, server, forum):
+        feed = make_feed(forum, server.serve("/forum.rss", rss()))
+
+        result = feed_poll(feed=feed)
+
+        assert result.status == "error" and server.requests == []
+        feed.refresh_from_db()
+        assert feed.last_error == "Refused: 127.0.0.1 is a loopback address."
+        assert feed.consecutive_failures == 1 and FeedbackItem.objects.count() == 0
+
+    def test_a_feed_on_a_private_address_is_refused_before_connecting(self, forum, network):
+        feed = make_feed(forum, "http://10.0.0.1/forum.rss")
+        assert feed_poll(feed=feed).error == "Refused: 10.0.0.1 is a private address."
+        assert network.connects == []
+
+    def test_the_poller_connects_to_the_address_it_checked(self, server, forum, network):
+        server.serve("/forum.rss", rss())
+        # A second lookup, as a library connecting by name would make, would get loopback.
+        network.answer("forum.acme.test", ["93.184.216.34"], ["127.0.0.1"])
+        network.serve_as(server.httpd.server_address[1])  # the server plays 93.184.216.34
+        feed = make_feed(forum, "http://forum.acme.test/forum.rss")
+
+        result = feed_poll(feed=feed)
+
+        assert (result.status, result.created) == ("ok", 2)
+        assert network.lookups == ["forum.acme.test"]
+        assert network.connects == [("93.184.216.34", 80)]
+        assert server.hits("/forum.rss")[0]["Host"] == "forum.acme.test"
+
+    def test_a_redirect_to_the_metadata_address_is_refused(self, server, forum, network):
+        server.serve("/moved.rss", "", status=301, location=METADATA_URL)
+        network.answer("forum.acme.test", ["93.184.216.34"])
+        network.serve_as(server.httpd.server_address[1])
+        feed = make_feed(forum, "http://forum.acme.test/moved.rss")
+
+        result = feed_poll(feed=feed)
+
+        assert result.status == "error"
+        assert result.error == (
+            f"Refused (redirected to {METADATA_URL}): 169.254.169.254 is a cloud metadata address."
+        )
+        assert network.connects == [("93.184.216.34", 80)]
+
+
+class TestRedirects:
+    def test_a_moved_feed_is_followed_and_its_links_resolve_against_the_new_address(
+        self, server, forum, network
+    ):
+        port = server.httpd.server_address[1]
+        server.serve("/comments.atom", ATOM)
+        server.serve(
+            "/old.atom", "", status=301, location=f"http://blog.acme.test:{port}/comments.atom"
+        )
+        network.answer("blog.acme.test", ["127.0.0.1"])  # allowed: tests run with the setting on
+
+        result = feed_poll(feed=make_feed(forum, f"{server.base}/old.atom"))
+
+        assert (result.status, result.created) == ("ok", 2)
+        german = FeedbackItem.objects.get(external_id="tag:blog.acme.example,2026:comment-501")
+        assert german.url == f"http://blog.acme.test:{port}/2026/11/lieferzeiten#comment-501"
 
 
 class TestScheduling:

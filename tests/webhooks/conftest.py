@@ -19,7 +19,7 @@ from webhooks.services import subscription_create
 
 @pytest.fixture(autouse=True)
 def webhook_settings(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True  # the receiver listens on 127.0.0.1
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on 127.0.0.1
     settings.WEBHOOK_RETRY_DELAYS = FAST_DELAYS
     settings.WEBHOOK_TIMEOUT = (1.0, 2.0)
     subscription_targets_forget()

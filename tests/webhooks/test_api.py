@@ -84,12 +84,12 @@ def test_bad_input_is_a_400_naming_the_field(staff_api, receiver, fields, field)
 
 
 def test_a_private_address_is_refused_in_production(staff_api, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
     response = staff_api.post(
         URL, {"name": "x", "url": "http://127.0.0.1:9/", "events": ["item.routed"]}, format="json"
     )
     assert response.status_code == 400
-    assert "private address" in response.json()["errors"]["url"][0]
+    assert response.json()["errors"]["url"] == ["Refused: 127.0.0.1 is a loopback address."]
 
 
 def test_the_delivery_log_is_newest_first_with_cursor_pages(

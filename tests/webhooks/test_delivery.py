@@ -203,12 +203,50 @@ def test_a_deactivated_subscription_stops_its_pending_deliveries(subscribe, rece
 def test_private_addresses_are_refused_unless_allowed(subscribe, receiver, settings):
     subscription = subscribe()
     webhook_emit(**routed_event("support"))
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
     delivery = delivery_attempt(delivery_id=Delivery.objects.get().pk)
-    assert delivery.status == "failed" and "private address" in delivery.error
+    assert delivery.status == "failed" and delivery.attempts == 1  # refused: not retried
+    assert delivery.error == "Refused: 127.0.0.1 is a loopback address."
     assert receiver.requests == []
-    with pytest.raises(WebhookError, match="private address"):
+    with pytest.raises(WebhookError, match=r"169\.254\.169\.254 is a cloud metadata address"):
         subscription_update(subscription=subscription, url="http://169.254.169.254/latest/")
+
+
+def test_a_name_that_moves_to_loopback_after_it_was_saved_is_refused_unsent(
+    subscribe, receiver, emit, settings, network
+):
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    # Public when the subscription is saved, loopback by the time the delivery goes out.
+    network.answer("hooks.acme.test", ["93.184.216.34"], ["127.0.0.1"])
+    subscribe(url=f"http://hooks.acme.test:{receiver.port}/hooks/switchboard")
+
+    delivery = emit()
+
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and delivery.attempts == 1
+    assert delivery.error == (
+        "Refused: hooks.acme.test resolves to 127.0.0.1, which is a loopback address."
+    )
+    assert network.connects == [] and receiver.requests == []
+
+
+def test_a_delivery_connects_to_the_address_it_checked(
+    subscribe, receiver, emit, settings, network
+):
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    # Saved, then sent: one lookup each. A library resolving the name again while connecting
+    # would get the third answer, the receiver's loopback address.
+    network.answer("hooks.acme.test", ["93.184.216.34"], ["93.184.216.34"], ["127.0.0.1"])
+    network.serve_as(receiver.port)  # the receiver plays 93.184.216.34
+    subscribe(url="http://hooks.acme.test/hooks/switchboard")
+
+    delivery = emit()
+
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    assert network.lookups == ["hooks.acme.test", "hooks.acme.test"]
+    assert network.connects == [("93.184.216.34", 80)]
+    assert receiver.requests[0].headers["Host"] == "hooks.acme.test"
 
 
 def test_the_sweeper_sends_deliveries_whose_enqueue_was_lost(subscribe, receiver, settings):

@@ -8,6 +8,6 @@ from config.settings.test import *  # noqa: F403  (settings modules are the exce
 from tests.webhooks.constants import WORKER_DELAYS
 
 CELERY_TASK_ALWAYS_EAGER = False
-WEBHOOK_ALLOW_PRIVATE_URLS = True  # the test receiver listens on 127.0.0.1
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on 127.0.0.1
 WEBHOOK_RETRY_DELAYS = WORKER_DELAYS
 WEBHOOK_TIMEOUT = (1.0, 10.0)
