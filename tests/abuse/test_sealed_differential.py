@@ -188,7 +188,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     settings.CELERY_TASK_ALWAYS_EAGER = True
     world = world_build()
     Source.objects.create(slug="intranet", name="Intranet form", kind=Source.Kind.WEB_FORM)
