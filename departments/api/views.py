@@ -22,6 +22,7 @@ from departments.filters import CaseFilter
 from departments.models import Case, CaseEvent, Department, Note
 from departments.selectors import cases_visible_to, items_visible_to, notes_hidden_from
 from feedback.api.auth import ReadScope, WriteScope, request_actor, request_viewer
+from privacy.services import sealed_access_record
 
 
 def run_action(fn):
@@ -65,6 +66,11 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .filter(item__in=visible_items.values("pk"))
             .select_related("item", "item__source", "item__author", "department", "assignee")
         )
+
+    def retrieve(self, request, pk=None):
+        case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
+        return Response(self.get_serializer(case).data)
 
     def _respond(self, case):
         case = self.get_queryset().get(pk=case.pk)
@@ -157,6 +163,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def notes(self, request, pk=None):
         case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
         if request.method == "GET":
             notes = Note.objects.filter(item=case.item).select_related("author", "department")
             viewer = request_viewer(request)
@@ -195,6 +202,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def events(self, request, pk=None):
         case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
         viewer = request_viewer(request)
         visible_cases = cases_visible_to(viewer).filter(item=case.item).values("pk")
         events = CaseEvent.objects.filter(item=case.item).filter(
