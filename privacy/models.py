@@ -1,6 +1,7 @@
-"""Privacy records: who opened a sealed department's cases.
+"""Privacy records: who opened a sealed department's cases, and which erasures were done.
 
-No post text is kept here: an access entry names a case and a viewer.
+Neither table holds any post text: an access entry names a case and a viewer, an erasure
+entry only counts what it removed.
 """
 
 from django.conf import settings
@@ -13,8 +14,8 @@ class SealedAccess(models.Model):
 
     Written by privacy.services.sealed_access_record from the pages and endpoints that show
     such a case; read by the department's managers. The case and item links are cleared
-    (not the entry) if the case or item is ever deleted, so the log keeps who looked and
-    when.
+    when an erasure removes them, so the log keeps who looked and when, and nothing that
+    points at the erased person.
     """
 
     class Via(models.TextChoices):
@@ -60,3 +61,31 @@ class SealedAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.viewer_name}: case {self.case_id} ({self.via}) at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Erasure(models.Model):
+    """That an author's posts were erased on request: when, by whom, how much. Never what."""
+
+    class Via(models.TextChoices):
+        COMMAND = "command", "manage.py erase_author"
+        ADMIN = "admin", "Admin action"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    via = models.CharField(max_length=10, choices=Via.choices)
+    # Rows removed per kind ({"items": 3, "cases": 4, ...}); see privacy.services.ERASED_KINDS.
+    counts = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return (
+            f"erasure {self.pk} at {self.at:%Y-%m-%d %H:%M} ({self.counts.get('items', 0)} posts)"
+        )

@@ -1,6 +1,10 @@
-"""Privacy reads: who may read a sealed department's access log, and its pages."""
+"""Privacy reads: who may read a sealed department's access log, its pages, and finding
+the authors an erasure request names."""
+
+from django.db.models import Q, QuerySet
 
 from departments.models import Department, Membership
+from feedback.models import Author
 from privacy.models import SealedAccess
 
 
@@ -27,3 +31,19 @@ def access_log_page(
         .order_by("-at", "-id")[start : start + page_size + 1]
     )
     return rows[:page_size], len(rows) > page_size
+
+
+def authors_matching(
+    *, author_id: int | None = None, handle: str | None = None, source_slug: str | None = None
+) -> QuerySet:
+    """The Author rows an erasure request names: one by id, or every one with the handle
+    (with or without its @, ignoring case, on every channel unless `source_slug` says)."""
+    authors = Author.objects.select_related("source").order_by("pk")
+    if author_id is not None:
+        authors = authors.filter(pk=author_id)
+    if handle is not None:
+        bare = handle.strip().lstrip("@")
+        authors = authors.filter(Q(handle__iexact=bare) | Q(handle__iexact=f"@{bare}"))
+    if source_slug is not None:
+        authors = authors.filter(source__slug=source_slug)
+    return authors

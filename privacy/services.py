@@ -1,17 +1,22 @@
-"""Privacy writes: the sealed departments' access log."""
+"""Privacy writes: the sealed departments' access log, and erasing an author on request."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from departments.models import Case
+from departments.models import Case, CaseEvent, Note
+from feedback.models import Author, FeedbackItem
 from feedback.principals import ApiKeyPrincipal
-from privacy.models import SealedAccess
+from privacy.models import Erasure, SealedAccess
+from routing.models import RoutingLabel
+from webhooks.models import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +99,154 @@ def sealed_access_record(*, viewer, cases: Iterable[Case] | QuerySet, via: str) 
     if via != SealedAccess.Via.EXPORT:
         _remember(keys[case_id] for case_id, _, _ in rows)
     return len(entries)
+
+
+# --- erasure ------------------------------------------------------------------------------
+
+# What an erasure removes, in the order it is removed (everything pointing at an item goes
+# before the item). `access_log_unlinked` entries are kept with their case and item cleared;
+# `similar_links` are other cases whose explanation cited an erased post as a similar one
+# (the correction memory's neighbours): the citation is dropped, the case kept.
+ERASED_KINDS = {
+    "access_log_unlinked": "access-log entries unlinked",
+    "similar_links": "similar-post citations dropped",
+    "webhook_deliveries": "webhook deliveries",
+    "routing_labels": "routing labels",
+    "case_events": "case events",
+    "notes": "notes",
+    "cases": "cases",
+    "items": "posts",
+    "authors": "authors",
+}
+
+
+def erasure_summary(counts: dict[str, int]) -> str:
+    """'2 posts, 4 cases, …': the counts in words, for people."""
+    return ", ".join(f"{counts.get(kind, 0)} {label}" for kind, label in ERASED_KINDS.items())
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    counts: dict[str, int]  # kind (ERASED_KINDS) -> rows (that would be) removed
+    dry_run: bool
+    erasure: Erasure | None = None  # the audit entry; None for a dry run
+
+
+def _targets(author_ids: list[int], item_ids: list[int]) -> dict[str, QuerySet]:
+    return {
+        # Outbound events about an item carry it whole (body, author) as data.item.
+        "webhook_deliveries": Delivery.objects.filter(payload__data__item__id__in=item_ids),
+        "routing_labels": RoutingLabel.objects.filter(item_id__in=item_ids),
+        "case_events": CaseEvent.objects.filter(item_id__in=item_ids),
+        "notes": Note.objects.filter(item_id__in=item_ids),
+        "cases": Case.objects.filter(item_id__in=item_ids),
+        "items": FeedbackItem.objects.filter(pk__in=item_ids),
+        "authors": Author.objects.filter(pk__in=author_ids),
+    }
+
+
+# Other posts' cases that cite one of the erased posts in explanation.similar (the memory's
+# neighbours, {"item": id, ...}); `kept` is what remains of each such list.
+_CITING_CASES = """
+SELECT c.id,
+       coalesce(jsonb_agg(e ORDER BY n) FILTER (WHERE NOT coalesce(
+           (e ->> 'item')::bigint = ANY(%(ids)s), false)), '[]'::jsonb) AS kept
+FROM departments_case c,
+     jsonb_array_elements(c.explanation -> 'similar') WITH ORDINALITY AS s(e, n)
+WHERE jsonb_typeof(c.explanation -> 'similar') = 'array' AND NOT c.item_id = ANY(%(ids)s)
+GROUP BY c.id
+HAVING bool_or(coalesce((e ->> 'item')::bigint = ANY(%(ids)s), false))
+"""
+_UNCITE = f"""
+WITH citing AS ({_CITING_CASES})
+UPDATE departments_case c
+SET explanation = CASE WHEN citing.kept = '[]'::jsonb THEN c.explanation - 'similar'
+                       ELSE jsonb_set(c.explanation, '{{similar}}', citing.kept) END
+FROM citing WHERE c.id = citing.id
+"""  # noqa: S608 (no value is formatted in: the CTE is a constant)
+
+
+def _similar_links(item_ids: list[int], *, dry_run: bool) -> int:
+    """Drop (or count) other cases' citations of the erased posts. A scan of the cases
+    whose explanation has similar posts: no index serves it, and erasures are rare."""
+    if not item_ids:
+        return 0
+    with connection.cursor() as cursor:
+        if dry_run:
+            cursor.execute(f"SELECT count(*) FROM ({_CITING_CASES}) q", {"ids": item_ids})  # noqa: S608
+            return cursor.fetchone()[0]
+        cursor.execute(_UNCITE, {"ids": item_ids})
+        return cursor.rowcount
+
+
+def _ids(queryset: QuerySet, *, lock: bool) -> list[int]:
+    """The rows' primary keys, in order; with `lock`, locked (FOR UPDATE) in that order."""
+    queryset = queryset.order_by("pk")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    return list(queryset.values_list("pk", flat=True))
+
+
+def _delete(queryset: QuerySet) -> int:
+    """Rows of the queryset's own model deleted (what they point at went first)."""
+    _, per_model = queryset.delete()
+    return per_model.get(queryset.model._meta.label, 0)
+
+
+def _after_erasure() -> None:
+    """Drop what this process derived from the erased posts. Other workers' correction
+    memories rebuild at their next routing batch (the label count changed), which also
+    drops the erased posts' cached keys; the themes are recomputed from what is left."""
+    from departments.tasks import refresh_themes
+    from routing.memory import memory_reset
+
+    memory_reset()
+    try:
+        refresh_themes.delay()
+    except Exception:  # the hourly beat task recomputes them anyway
+        logger.warning("could not enqueue a themes refresh after an erasure", exc_info=True)
+
+
+def author_erase(
+    *,
+    author_ids: Collection[int],
+    via: str = Erasure.Via.COMMAND,
+    requested_by=None,
+    dry_run: bool = False,
+) -> ErasureResult:
+    """Erase the authors' posts and everything derived from them, in one transaction.
+
+    Removes their items, the items' cases, notes, case events, routing labels (the
+    correction memory's and the retrain's input), the webhook deliveries whose payload
+    carries one of the items, and the Author rows; other cases stop citing the posts as
+    similar ones; access-log entries about the items stay, without their case and item.
+    Writes an Erasure row with the counts (never the content). With `dry_run`, counts what
+    would go and changes nothing.
+
+    Locks (SELECT … FOR UPDATE, each kind in primary-key order, until commit): the Author
+    rows, then the items' cases, then the items: the order ingest (author, then item) and
+    the case services (case, then its item) take them, so a concurrent post or case action
+    is waited for instead of deadlocking, and nothing new is attached meanwhile. After
+    commit: see `_after_erasure`.
+    """
+    author_ids = sorted(set(author_ids))
+    with transaction.atomic():
+        author_ids = _ids(Author.objects.filter(pk__in=author_ids), lock=not dry_run)
+        if not dry_run:
+            _ids(Case.objects.filter(item__author_id__in=author_ids), lock=True)
+        item_ids = _ids(FeedbackItem.objects.filter(author_id__in=author_ids), lock=not dry_run)
+        unlink = SealedAccess.objects.filter(item_id__in=item_ids)
+        counts = {
+            "access_log_unlinked": (
+                unlink.count() if dry_run else unlink.update(case=None, item=None)
+            ),
+            "similar_links": _similar_links(item_ids, dry_run=dry_run),
+        }
+        for kind, queryset in _targets(author_ids, item_ids).items():
+            counts[kind] = queryset.count() if dry_run else _delete(queryset)
+        if dry_run:
+            return ErasureResult(counts=counts, dry_run=True)
+        erasure = Erasure.objects.create(via=via, requested_by=requested_by, counts=counts)
+        transaction.on_commit(_after_erasure)
+    logger.info("erasure %s: %s", erasure.pk, counts)
+    return ErasureResult(counts=counts, dry_run=False, erasure=erasure)
