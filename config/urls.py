@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls", namespace="api")),
     path("rules/", include("routing.urls")),
     path("dashboards/", include("departments.dashboard_urls")),
+    path("departments/", include("privacy.urls")),
     path("", include("departments.urls")),
 ]

@@ -21,6 +21,7 @@ from departments.selectors import (
     user_sees_everything,
 )
 from feedback.models import Source
+from privacy.services import sealed_access_record
 
 DEPARTMENT_COLOURS_FALLBACK = "#607d8b"
 
@@ -257,6 +258,7 @@ def export(request):
     export never sits in memory."""
     _require_manager(request.user)
     _, rows = _drill_queryset(request)
+    sealed_access_record(viewer=request.user, cases=rows, via="export")
     writer = csv.writer(_Echo())
 
     def lines():

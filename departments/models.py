@@ -149,7 +149,8 @@ class CaseEvent(models.Model):
     """Append-only timeline of what happened to an item, in any department.
 
     It is the audit log, the source of the handoff dashboard and the labels the
-    classifier retrains on. Rows are never updated or deleted.
+    classifier retrains on. Rows are never updated, and deleted only with their item when
+    an author's posts are erased on request (privacy.services.author_erase).
     """
 
     class Kind(models.TextChoices):

@@ -32,6 +32,7 @@ from departments.selectors import (
 )
 from feedback.filters import FeedbackItemFilter
 from feedback.models import FeedbackItem
+from privacy.services import sealed_access_record
 
 PAGE_SIZE = 50
 MAX_PAGE = 200  # deeper than 10,000 rows, filter instead: offsets get slow at that depth
@@ -247,6 +248,11 @@ def _visible_item(request, pk: int) -> FeedbackItem:
 def item_detail(request, pk: int):
     item = _visible_item(request, pk)
     presence_touch(item_id=item.pk, user=request.user)
+    sealed_access_record(
+        viewer=request.user,
+        cases=Case.objects.visible_to(request.user).filter(item=item),
+        via="page",
+    )
     return render(
         request, "departments/item.html", {**_item_context(request, item), **_nav(request)}
     )

@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils import timezone
 
-from feedback.models import ApiKey, Feed, Source
+from feedback.models import ApiKey, Author, Feed, Source
+from privacy.admin import erase_posts
 
 
 @admin.register(Source)
@@ -11,6 +12,24 @@ class SourceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Author)
+class AuthorAdmin(admin.ModelAdmin):
+    list_display = ["handle", "name", "source", "followers", "created_at"]
+    list_filter = ["source"]
+    list_select_related = ["source"]
+    search_fields = ["handle", "name"]
+    show_full_result_count = False
+    actions = [erase_posts]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A plain delete would keep the person's posts (the item's author is set to null):
+        # removing someone goes through the erasure, which removes the posts too.
+        return False
+
+    def has_erase_permission(self, request) -> bool:
+        return request.user.has_perm("feedback.delete_author")
 
 
 @admin.register(Feed)

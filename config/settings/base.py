@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "routing",
     "departments",
     "webhooks",
+    "privacy",
     "axes",
 ]
 

@@ -22,6 +22,7 @@ from departments.filters import CaseFilter
 from departments.models import Case, CaseEvent, Department, Note
 from feedback.api.auth import ReadScope, WriteScope, request_actor, request_viewer
 from feedback.models import FeedbackItem
+from privacy.services import sealed_access_record
 
 
 def run_action(fn):
@@ -64,6 +65,11 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             .filter(item__in=FeedbackItem.objects.visible_to(viewer).values("pk"))
             .select_related("item", "item__source", "item__author", "department", "assignee")
         )
+
+    def retrieve(self, request, pk=None):
+        case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
+        return Response(self.get_serializer(case).data)
 
     def _respond(self, case, fallback=None):
         """The case as the caller now sees it. A handoff into a department the caller may
@@ -164,6 +170,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def notes(self, request, pk=None):
         case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
         if request.method == "GET":
             notes = (
                 Note.objects.visible_to(request_viewer(request))
@@ -199,6 +206,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     )
     def events(self, request, pk=None):
         case = self.get_object()
+        sealed_access_record(viewer=request.user, cases=[case], via="api")
         events = CaseEvent.objects.visible_to(request_viewer(request)).filter(item=case.item)
         events = events.select_related("actor", "from_department", "to_department").order_by(
             "created_at", "pk"

@@ -22,6 +22,7 @@ from feedback.api.serializers import (
 from feedback.filters import FeedbackItemFilter
 from feedback.models import FeedbackItem, Source
 from feedback.services import IngestOutcome, feedback_ingest
+from privacy.services import sealed_access_record
 
 
 def visible_items(request):
@@ -136,3 +137,8 @@ class FeedbackDetailView(RetrieveAPIView):
 
     def get_queryset(self):
         return visible_items(self.request)
+
+    def get_object(self):
+        item = super().get_object()  # its visible cases are prefetched, with departments
+        sealed_access_record(viewer=self.request.user, cases=list(item.cases.all()), via="api")
+        return item

@@ -216,6 +216,11 @@ MATRIX = [
     #     ano ali bob han mar cha adm | ing rea wal wun
     Row("dashboards:department", "GET", "/dashboards/hr/",
         "lgn 403 403 403 404 403 ok  | lgn lgn lgn lgn"),
+    # --- a sealed department's access log (its managers and superusers; nobody for others)
+    Row("privacy:access-log", "GET", "/departments/hr/access-log/",
+        "lgn 404 404 404 404 404 ok  | lgn lgn lgn lgn"),
+    Row("privacy:access-log", "GET", "/departments/support/access-log/",
+        "lgn 404 404 404 404 404 404 | lgn lgn lgn lgn"),
     # --- operations (public by design: probes and the scraper; no data in them) ----------
     Row("healthz", "GET", "/healthz", PUBLIC),
     Row("metrics", "GET", "/metrics", PUBLIC),

@@ -44,8 +44,8 @@ def browser():
 def new_page(browser):
     contexts = []
 
-    def make():
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
+    def make(width: int = 1400, height: int = 900):
+        context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)
@@ -60,6 +60,18 @@ def new_page(browser):
     yield make
     for context in contexts:
         context.close()
+
+
+PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
+
+
+def login(page, live_server, username: str, path: str = "/login/") -> None:
+    """Sign in through the login form (the workspace's, or the admin's at /admin/login/)."""
+    page.goto(f"{live_server.url}{path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[type=submit]")
+    page.wait_for_load_state("networkidle")
 
 
 def screenshot(page, name: str) -> Path:

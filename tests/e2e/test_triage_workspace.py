@@ -5,11 +5,10 @@ import pytest
 
 from departments.models import Case, Department
 from feedback.models import Author, FeedbackItem, Source
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import login, screenshot
 from tests.factories import UserFactory, member
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-PASSWORD = "correct horse battery staple"
 XSS_BODY = (
     'Broken checkout <script>window.__xss = "script"</script>'
     "<img src=x onerror=\"window.__xss = 'img'\"> please fix"
@@ -43,14 +42,6 @@ def world():
     hr = case("I was treated unfairly by my shift lead at the depot", "hr", author="erin")
     xss = case(XSS_BODY, "support", author="mallory")
     return {"people": people, "target": target, "hr": hr, "xss": xss}
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def test_support_reroutes_to_product_with_the_keyboard(new_page, live_server, world):
