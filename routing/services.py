@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from config import metrics
 from departments.models import Case, CaseEvent, Department
+from departments.services import cases_auto_assign_on_commit
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
 from routing.classifier.model import ScoredBatch
@@ -295,11 +296,9 @@ def _write(
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     _cases_insert(cases)
     _emit_routed(items, cases)
-    auto = sorted({c.department_id for c in cases if c.department.auto_assign})
-    if auto:
-        from departments.tasks import auto_assign
-
-        transaction.on_commit(lambda: auto_assign.delay(auto), robust=True)
+    cases_auto_assign_on_commit(
+        department_ids=[c.department_id for c in cases if c.department.auto_assign]
+    )
     for case in cases:
         data = {
             "routed_by": case.routed_by,
