@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -478,7 +477,6 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
             items.sort(key=lambda item: item.pk)
         if not items:
             return summary
-        _test_delay()
         try:
             with transaction.atomic():  # savepoint: a failure here leaves the locks held
                 decisions = items_decide(
@@ -512,15 +510,6 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
         failed=summary.failed,
     )
     return summary
-
-
-def _test_delay() -> None:
-    """Test-only: ROUTING_TEST_DELAY_SECONDS (a settings attribute, never read from the
-    environment) holds the batch's row locks this long, so the fault drills in tests/faults
-    can kill a worker in the middle of a batch. Production never sets it."""
-    delay = getattr(settings, "ROUTING_TEST_DELAY_SECONDS", 0)
-    if delay:
-        time.sleep(delay)
 
 
 def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummary:
