@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from departments.management.commands.seed_demo import API_KEY_NAME, API_URL, DEMO_POSTS
 from departments.models import Case, Department, Membership
 from feedback.models import ApiKey, Author, FeedbackItem, Source
-from feedback.services import apikey_authenticate
+from feedback.principals import apikey_authenticate
 
 User = get_user_model()
 
