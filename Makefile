@@ -14,21 +14,38 @@ MODEL_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.11*/bin/python $(
 MODEL_VENV := .venv-model
 WORD_VECTORS := routing/artifacts/word_vectors.npz
 
+UV := $(VENV)/bin/uv
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(abspath $(PY))
+
 ifeq ($(PYTHON),)
 $(error No Python 3.12+ found; see the message above)
 endif
 
-.PHONY: run test install services db model wordvectors demo lint format bench clean-venv
+.PHONY: run test install lock services db model wordvectors demo lint format bench clean-venv
 
-$(STAMP): pyproject.toml package-lock.json
+# Python packages come from uv.lock only (every version pinned, every file hashed, for any
+# platform on Python 3.12+), so a fresh machine, CI and the image get exactly what
+# was tested. `uv sync --locked` refuses to run when pyproject.toml changed and the lock was
+# not refreshed (`make lock`). uv itself is bootstrapped with pip at the version the lock
+# pins, and never downloads a Python: it uses the venv's.
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+
+$(STAMP): pyproject.toml uv.lock package-lock.json | $(UV)
+	$(UV) sync --locked --extra dev --quiet
 	@command -v npm >/dev/null || { echo "npm is needed for the chart library: apt-get install npm"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing dependencies in pyproject.toml: re-resolve, keeping every other pin.
+# `make lock LOCK_ARGS=--upgrade` takes the newest releases the bounds allow.
+lock: $(UV)
+	$(UV) lock $(LOCK_ARGS)
 
 .env:
 	cp .env.example .env

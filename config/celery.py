@@ -2,7 +2,9 @@
 
 import os
 
+import redis.exceptions
 from celery import Celery, signals
+from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
@@ -10,6 +12,16 @@ app = Celery("switchboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# What publishing a task raises when the broker cannot be reached: kombu's wrapper (no
+# connection could be made), or the socket/Redis error of a connection lost mid-publish.
+# Anything else (with eager tasks, the task's own error) is not an outage and propagates.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 # Tasks are the system: they read every row they need (emitters filter per recipient
 # themselves). In tests tasks run eagerly inside the request that queued them, so the

@@ -176,7 +176,9 @@ def healthz(request):
 @require_safe
 def metrics_view(request):
     """Prometheus scrape target. With METRICS_TOKEN set, the scraper must send it as a
-    bearer token (the counters reveal traffic volumes, not data)."""
+    bearer token. Without one, only METRICS_PUBLIC (on by default in development only)
+    opens it: the counters reveal no data, but traffic volumes and error rates are not for
+    anyone on the internet, so a production server that forgot the token stays closed."""
     token = settings.METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -184,6 +186,12 @@ def metrics_view(request):
             return HttpResponse(
                 "A bearer token is required.\n", status=401, content_type="text/plain"
             )
+    elif not settings.METRICS_PUBLIC:
+        return HttpResponse(
+            "Metrics are closed: set METRICS_TOKEN (or METRICS_PUBLIC=true).\n",
+            status=403,
+            content_type="text/plain",
+        )
     return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -496,6 +496,22 @@ def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str
     return locked
 
 
+def cases_auto_assign_on_commit(*, department_ids: Sequence[int]) -> None:
+    """Auto-assign these departments' new cases in the background once the surrounding
+    transaction commits (the worker must see the cases). Other apps (routing) call this
+    rather than departments' tasks.
+
+    A hand-written on_commit rather than delay_on_commit: it must be `robust`, so a broker
+    outage after commit is logged and leaves the cases for people to claim (the next routed
+    case retries) instead of failing the routing batch that created them."""
+    ids = sorted(set(department_ids))
+    if not ids:
+        return
+    from departments.tasks import auto_assign  # the tasks module imports this one
+
+    transaction.on_commit(lambda: auto_assign.delay(ids), robust=True)
+
+
 def cases_auto_assign(*, department: Department, limit: int = 200) -> int:
     """Give unassigned new cases, oldest first, to available agents in turn, never over an
     agent's cap. Returns how many were assigned.

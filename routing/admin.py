@@ -1,7 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 
-from routing.classification import classifier_activate
+from routing.classification import (
+    ClassifierUnusable,
+    check_classifier_loads,
+    classifier_activate,
+)
 from routing.forms import rule_form_check
 from routing.models import ClassifierVersion, Rule
 
@@ -61,6 +65,12 @@ class ClassifierVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version.", messages.ERROR)
             return
         version = queryset.get()
+        try:
+            check_classifier_loads(version=version)
+        except ClassifierUnusable as exc:
+            # Refused before anything changes: the active version keeps routing.
+            self.message_user(request, f"{exc} Nothing was changed.", messages.ERROR)
+            return
         classifier_activate(version=version)
         self.message_user(
             request,

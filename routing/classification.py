@@ -37,6 +37,30 @@ def model_from_bytes(data: bytes) -> DepartmentModel:
     return DepartmentModel.load(io.BytesIO(bytes(data)))
 
 
+class ClassifierUnusable(Exception):
+    """A stored version that workers could not route with; the message says why."""
+
+
+# Scored once by check_classifier_loads: any post will do, it only has to go through.
+_PROBE_POST = "The app crashes every time I open my order history"
+
+
+def check_classifier_loads(*, version: ClassifierVersion) -> None:
+    """Load `version`'s artifact and score one post with it, as a worker will after the
+    switch. Raises ClassifierUnusable when that fails (no artifact, a truncated or foreign
+    file, a format this code cannot read): activating such a version would make every
+    routing batch fail until someone rolled back. Takes about half a second."""
+    data = ClassifierVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).get()
+    if not data:
+        raise ClassifierUnusable(f"Version {version.version} has no artifact.")
+    try:
+        model_from_bytes(data).score_batch([_PROBE_POST])
+    except Exception as exc:
+        raise ClassifierUnusable(
+            f"The artifact of version {version.version} does not load: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def classifier_version_create(
     *, model: DepartmentModel, artifact: bytes, notes: str = "", metrics: dict | None = None
 ) -> ClassifierVersion:

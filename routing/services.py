@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from config import metrics
 from departments.models import Case, CaseEvent, Department
+from departments.services import cases_auto_assign_on_commit
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
 from routing.classifier.model import ScoredBatch
@@ -329,11 +329,9 @@ def _write(
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     _cases_insert(cases)
     _emit_routed(items, cases)
-    auto = sorted({c.department_id for c in cases if c.department.auto_assign})
-    if auto:
-        from departments.tasks import auto_assign
-
-        transaction.on_commit(lambda: auto_assign.delay(auto), robust=True)
+    cases_auto_assign_on_commit(
+        department_ids=[c.department_id for c in cases if c.department.auto_assign]
+    )
     for case in cases:
         data = {
             "routed_by": case.routed_by,
@@ -516,7 +514,6 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
             items.sort(key=lambda item: item.pk)
         if not items:
             return summary
-        _test_delay()
         try:
             with transaction.atomic():  # savepoint: a failure here leaves the locks held
                 decisions = items_decide(
@@ -550,15 +547,6 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
         failed=summary.failed,
     )
     return summary
-
-
-def _test_delay() -> None:
-    """Test-only: ROUTING_TEST_DELAY_SECONDS (a settings attribute, never read from the
-    environment) holds the batch's row locks this long, so the fault drills in tests/faults
-    can kill a worker in the middle of a batch. Production never sets it."""
-    delay = getattr(settings, "ROUTING_TEST_DELAY_SECONDS", 0)
-    if delay:
-        time.sleep(delay)
 
 
 def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummary:

@@ -5,6 +5,8 @@
 - an integration: an API key for the `web` source with the ingest and read scopes.
 """
 
+import logging
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -21,6 +23,38 @@ def _clear_cache():
     # The cache is real Redis (database 15): start every test from an empty one.
     cache.clear()
     yield
+
+
+class _OnCommitErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Error calling "):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _on_commit_errors_fail_the_test(request):
+    """The product enqueues work after commit with robust callbacks, which only log an
+    error (a committed request must not become a 500). With eager tasks that work (routing,
+    webhook deliveries, auto-assignment) runs inside the callback, so here such a log is a
+    failure it would otherwise hide. `@pytest.mark.on_commit_errors_expected` opts out."""
+    handler = _OnCommitErrors()
+    # Django logs them from the connection (real commits) and from the test helper
+    # (django_capture_on_commit_callbacks(execute=True)).
+    loggers = [logging.getLogger("django.db.backends.base"), logging.getLogger("django.test")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    if handler.records and not request.node.get_closest_marker("on_commit_errors_expected"):
+        details = "\n".join(logging.Formatter().format(record) for record in handler.records)
+        pytest.fail(f"an on_commit callback failed:\n{details}", pytrace=False)
 
 
 @pytest.fixture

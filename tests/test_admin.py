@@ -18,17 +18,54 @@ def test_every_admin_changelist_opens(client):
         assert client.get(url).status_code == 200, url
 
 
+VERSIONS_URL = "admin:routing_classifierversion_changelist"
+
+
+def _activate(client, version: ClassifierVersion):
+    return client.post(
+        reverse(VERSIONS_URL), {"action": "activate", "_selected_action": [version.pk]}, follow=True
+    )
+
+
 def test_rollback_to_an_earlier_classifier_version(client):
     from routing.classification import classifier_active
 
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     current = classifier_active()
-    older = ClassifierVersion.objects.create(version="older-v1", artifact=b"x")
-    url = reverse("admin:routing_classifierversion_changelist")
-    client.post(url, {"action": "activate", "_selected_action": [older.pk]})
+    artifact = ClassifierVersion.objects.get(pk=current.pk).artifact
+    older = ClassifierVersion.objects.create(version="older-v1", artifact=artifact)
+    _activate(client, older)
     assert ClassifierVersion.objects.get(active=True).version == "older-v1"
-    client.post(url, {"action": "activate", "_selected_action": [current.pk]})
+    _activate(client, ClassifierVersion.objects.get(pk=current.pk))
     assert ClassifierVersion.objects.get(active=True).version == current.version
+
+
+@pytest.mark.parametrize(
+    ("artifact", "why"),
+    [
+        (b"", "has no artifact"),
+        (b"not a model at all", "does not load"),
+        ("truncated", "does not load"),
+    ],
+)
+def test_activating_a_version_whose_artifact_does_not_load_is_refused(client, artifact, why):
+    from routing.classification import classifier_active
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    current = classifier_active()
+    if artifact == "truncated":  # a real artifact cut short, as by an interrupted upload
+        whole = bytes(ClassifierVersion.objects.get(pk=current.pk).artifact)
+        artifact = whole[: len(whole) // 2]
+    broken = ClassifierVersion.objects.create(version="broken-v1", artifact=artifact)
+
+    response = _activate(client, broken)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f"broken-v1 {why}" in page and "Nothing was changed." in page
+    assert "is active" not in page
+    assert ClassifierVersion.objects.get(active=True).pk == current.pk  # still routing
+    assert ClassifierVersion.objects.get(pk=broken.pk).activated_at is None
 
 
 def _rule_post(conditions: str) -> dict:

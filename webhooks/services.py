@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.celery import BROKER_ERRORS
 from departments.models import Department
 from webhooks.models import Delivery, Event, Subscription, secret_new
 from webhooks.selectors import deliveries_failed_unresent, subscription_targets
@@ -324,17 +325,12 @@ def deliveries_enqueue(delivery_ids: Sequence[int], *, countdown: float | None =
         return True
     from webhooks.tasks import deliver  # tasks import this module
 
-    if deliver.app.conf.task_always_eager:
-        # In-process (test) mode the task runs right here: its errors are not the broker's.
-        for pk in delivery_ids:
-            deliver.apply_async(args=[pk], countdown=countdown)
-        return True
     if time.monotonic() < _broker_down_until:
         return False
     try:
         for pk in delivery_ids:
             deliver.apply_async(args=[pk], countdown=countdown, retry=False)
-    except Exception:
+    except BROKER_ERRORS:
         _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
         logger.warning(
             "broker unreachable; %d webhook deliveries left for the sweeper",

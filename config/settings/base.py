@@ -360,6 +360,9 @@ LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INF
 
 # Counters and heartbeats live in Redis (REDIS_URL) under this prefix; see config/metrics.py.
 METRICS_KEY_PREFIX = env.str("METRICS_KEY_PREFIX", default=CACHES["default"]["KEY_PREFIX"])
-# When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`.
+# GET /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>`. Without
+# a token it is closed in production (403), unless METRICS_PUBLIC=true opens it on purpose
+# (e.g. only the monitoring network reaches the process); development serves it openly.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=DEBUG)
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=30.0)

@@ -221,9 +221,12 @@ MATRIX = [
         "lgn 404 404 404 404 404 ok  | lgn lgn lgn lgn"),
     Row("privacy:access-log", "GET", "/departments/support/access-log/",
         "lgn 404 404 404 404 404 404 | lgn lgn lgn lgn"),
-    # --- operations (public by design: probes and the scraper; no data in them) ----------
+    # --- operations (probes are public by design; no data in them) ----------------------
     Row("healthz", "GET", "/healthz", PUBLIC),
-    Row("metrics", "GET", "/metrics", PUBLIC),
+    # No METRICS_TOKEN here, and DEBUG is off: closed to everyone, staff and API keys too
+    # (tests/faults/test_metrics.py opens it with a token).
+    #     ano ali bob han mar cha adm | ing rea wal wun
+    Row("metrics", "GET", "/metrics", "403 403 403 403 403 403 403 | 403 403 403 403"),
     # --- API: feedback ---------------------------------------------------------------------
     Row("api:feedback-list", "GET", "/api/v1/feedback/", API_READ),
     Row("api:feedback-list", "POST", "/api/v1/feedback/", API_INGEST, NEW_POST, **J,

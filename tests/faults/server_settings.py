@@ -4,16 +4,10 @@ Like production, and unlike the in-process tests, tasks go through the broker. T
 pass everything else through the environment (DATABASE_URL, REDIS_URL, ...).
 """
 
-import os
-
 from config.settings.test import *  # noqa: F403  (settings modules are the exception)
 from tests.faults.constants import WEBHOOK_RETRY_DELAYS as FAULT_WEBHOOK_RETRY_DELAYS
 
 CELERY_TASK_ALWAYS_EAGER = False
-# Test-only: routing holds a batch's row locks this long (routing.services._test_delay), so a
-# drill can kill a worker in the middle of a batch.
-ROUTING_TEST_DELAY_SECONDS = float(os.environ.get("FAULT_ROUTING_DELAY_SECONDS", "0"))
-
 # The webhook drill's receiver listens on 127.0.0.1; retries come quickly (~2 s in all).
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
 WEBHOOK_RETRY_DELAYS = FAULT_WEBHOOK_RETRY_DELAYS

@@ -1,6 +1,9 @@
 """GET /metrics: Prometheus text format, counters kept in Redis for every process."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from celery import shared_task
@@ -10,19 +13,24 @@ from config import metrics
 from feedback.models import FeedbackItem
 from routing.tasks import route_items
 from tests.faults.procs import free_port
+from tests.workers import ROOT
 
 URL = "/api/v1/feedback/"
 
 
+SCRAPE_TOKEN = "scrape-me"
+
+
 @pytest.fixture(autouse=True)
-def _fresh_metrics():
+def _fresh_metrics(settings):
+    settings.METRICS_TOKEN = SCRAPE_TOKEN  # production closes /metrics without a token
     metrics.metrics_reset()
     yield
     metrics.metrics_reset()
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {SCRAPE_TOKEN}")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     samples = {}
@@ -112,7 +120,31 @@ def test_a_dead_metrics_store_fails_nothing(api, source, client, settings):
 
 
 def test_a_metrics_token_is_required_when_set(client, db, settings):
-    settings.METRICS_TOKEN = "scrape-me"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").status_code == 200
+
+
+def test_production_without_a_token_closes_metrics(client, db, settings):
+    settings.METRICS_TOKEN = ""
+    assert not settings.DEBUG and not settings.METRICS_PUBLIC  # the production defaults
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer anything")
+    assert response.status_code == 403
+    assert b"METRICS_TOKEN" in response.content and b"switchboard_" not in response.content
+    settings.METRICS_PUBLIC = True  # opened on purpose, e.g. on a private scrape network
+    assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize(("debug", "public"), [("false", "False"), ("true", "True")])
+def test_metrics_are_public_by_default_only_in_development(debug, public):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DEBUG": debug,
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "switchboard.example.com",
+    }
+    code = "import config.settings.base as s; print(s.METRICS_PUBLIC)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == public, result.stderr

@@ -9,29 +9,37 @@ import signal
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from config import metrics
 from config.celery import app
 from routing.services import items_sweep
 from routing.tasks import route_items
 from tests.faults.conftest import all_done, assert_routed_once, post_json, posts, states
+from tests.faults.gate import WORKER_PGOPTIONS, BatchGate
 from tests.faults.procs import CeleryProcess, process_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-# Long enough to be sure the kill lands inside the batch's transaction, short enough to keep
-# the drills quick.
-BATCH_DELAY = 1.0
 ROUTE_ITEMS = "routing.tasks.route_items"
 
 
-def start_worker(settings, logs, *, delay: float = 0.0, concurrency: int = 1, name="fault", **env):
+@pytest.fixture
+def gate():
+    """Batches stop in the middle (row locks taken, nothing committed) until released."""
+    gate = BatchGate()
+    gate.hold()
+    try:
+        yield gate
+    finally:
+        gate.remove()
+
+
+def start_worker(settings, logs, *, concurrency: int = 1, name="fault", **env):
     # The worker fills a small batch up to ROUTING_BATCH_SIZE with other waiting items; it
     # gets the drill's batch size, as web and worker share one environment in production.
     env.setdefault("ROUTING_BATCH_SIZE", settings.ROUTING_BATCH_SIZE)
     return CeleryProcess(
-        env=process_env(FAULT_ROUTING_DELAY_SECONDS=delay, **env),
+        env=process_env(PGOPTIONS=WORKER_PGOPTIONS, **env),
         broker_url=settings.CELERY_BROKER_URL,
         log=logs / f"{name}.log",
         concurrency=concurrency,
@@ -39,17 +47,13 @@ def start_worker(settings, logs, *, delay: float = 0.0, concurrency: int = 1, na
     ).start()
 
 
-def batches_in_flight() -> int:
-    """Routing transactions open right now (a batch holding its row locks while it works).
-    Read from pg_stat_activity, because probing the row locks would itself lock rows and
-    make the worker skip them."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """SELECT count(*) FROM pg_stat_activity
-               WHERE datname = current_database() AND state = 'idle in transaction'
-                 AND pid <> pg_backend_pid()"""
-        )
-        return cursor.fetchone()[0]
+def kill_at_the_gate(gate, kill) -> None:
+    """Kill the worker holding the one batch at the gate, wait until PostgreSQL has ended
+    its backend (the batch rolled back), then let everything else through."""
+    [held] = gate.waiting()
+    kill()
+    assert wait_for(lambda: gate.gone([held]), timeout=10), "the killed batch's backend stayed"
+    gate.release()
 
 
 def forget_unacked(settings, ids) -> None:
@@ -68,15 +72,15 @@ def forget_unacked(settings, ids) -> None:
 
 
 def test_a_pool_process_killed_mid_batch_is_redelivered_and_nothing_is_doubled(
-    api, source, broker, every_item_to_support, settings, logs
+    api, source, broker, every_item_to_support, settings, logs, gate
 ):
-    """SIGKILL the pool process while it holds a batch's row locks. PostgreSQL rolls the
-    batch back; because the task is acknowledged late and rejected when its worker is lost
-    (acks_late + reject_on_worker_lost), the broker hands the same message to the
-    replacement pool process at once. This drill relies on that redelivery, not on the
-    sweeper or the visibility timeout (900 s): it must finish in seconds."""
+    """SIGKILL the pool process while its batch holds the row locks (stopped at the gate).
+    PostgreSQL rolls the batch back; because the task is acknowledged late and rejected
+    when its worker is lost (acks_late + reject_on_worker_lost), the broker hands the same
+    message to the replacement pool process at once. This drill relies on that redelivery,
+    not on the sweeper or the visibility timeout (900 s): it must finish in seconds."""
     settings.ROUTING_BATCH_SIZE = 20
-    worker = start_worker(settings, logs, delay=2 * BATCH_DELAY)
+    worker = start_worker(settings, logs)
     log = logs / "fault.log"
     try:
         response = post_json(api, posts(40, "kill"), HTTP_X_REQUEST_ID="drill-kill-1")
@@ -84,10 +88,10 @@ def test_a_pool_process_killed_mid_batch_is_redelivered_and_nothing_is_doubled(
         ids = [r["id"] for r in response.json()["results"]]
 
         def in_the_middle() -> bool:
-            # The batch holds its locks, and the worker's main process knows its pool process
-            # has taken the job. Killing the process before that would test something else:
-            # the pool quietly hands a job nobody accepted to another process.
-            if batches_in_flight() != 1:
+            # The batch waits at the gate, and the worker's main process knows its pool
+            # process has taken the job. Killing the process before that would test
+            # something else: the pool quietly hands a job nobody accepted to another one.
+            if len(gate.waiting()) != 1:
                 return False
             active = app.control.inspect([worker.name], timeout=0.5).active() or {}
             return bool(active.get(worker.name))
@@ -95,7 +99,7 @@ def test_a_pool_process_killed_mid_batch_is_redelivered_and_nothing_is_doubled(
         assert wait_for(in_the_middle, timeout=15), "no batch started"
         assert states(ids) == {"received": 40}  # the first batch is in flight, uncommitted
         [child] = worker.child_pids()
-        os.kill(child, signal.SIGKILL)
+        kill_at_the_gate(gate, lambda: os.kill(child, signal.SIGKILL))
 
         assert wait_for(lambda: all_done(ids), timeout=30), states(ids)
         assert child not in worker.child_pids()
@@ -109,7 +113,7 @@ def test_a_pool_process_killed_mid_batch_is_redelivered_and_nothing_is_doubled(
 
 
 def test_a_worker_killed_whole_mid_batch_is_recovered_by_the_sweeper(
-    api, source, broker, every_item_to_support, settings, logs
+    api, source, broker, every_item_to_support, settings, logs, gate
 ):
     """SIGKILL the whole worker (main process and pool), as when a machine dies. Nobody is
     left to reject the message: it stays unacknowledged in Redis until the visibility
@@ -117,14 +121,14 @@ def test_a_worker_killed_whole_mid_batch_is_recovered_by_the_sweeper(
     items older than 60 s); the drill calls it directly with a zero age instead of waiting,
     after showing that a new worker alone leaves the killed batch where it is."""
     settings.ROUTING_BATCH_SIZE = 20
-    first = start_worker(settings, logs, delay=BATCH_DELAY, name="doomed")
+    first = start_worker(settings, logs, name="doomed")
     ids: list[int] = []
     try:
         response = post_json(api, posts(40, "lost"))
         assert response.status_code == 201
         ids = [r["id"] for r in response.json()["results"]]
-        assert wait_for(lambda: batches_in_flight() == 1, timeout=15), "no batch started"
-        first.kill()
+        assert wait_for(lambda: len(gate.waiting()) == 1, timeout=15), "no batch started"
+        kill_at_the_gate(gate, first.kill)
 
         second = start_worker(settings, logs, name="survivor")
         try:
@@ -143,14 +147,15 @@ def test_a_worker_killed_whole_mid_batch_is_recovered_by_the_sweeper(
 
 
 def test_the_same_routing_task_delivered_again_doubles_nothing(
-    api, source, broker, every_item_to_support, settings, logs
+    api, source, broker, every_item_to_support, settings, logs, gate
 ):
     """The broker may deliver a message more than once: a redelivery while the first copy
     still runs (visibility timeout, a sweep racing a slow worker) or after it finished (a
     lost acknowledgement). Here the same route_items message (same task id, same ids) waits
-    three more times in the queue and two pool processes take copies at the same moment;
-    then one more copy arrives after everything is routed. The first copy locks the items;
-    the others find them locked (SKIP LOCKED) or no longer `received`."""
+    three more times in the queue and two pool processes take copies while a first copy
+    holds the items at the gate; then one more copy arrives after everything is routed.
+    The first copy locks the items; the others find them locked (SKIP LOCKED) or no longer
+    `received`."""
     response = post_json(api, posts(20, "dup"))  # no worker yet: the message waits
     ids = [r["id"] for r in response.json()["results"]]
 
@@ -159,9 +164,18 @@ def test_the_same_routing_task_delivered_again_doubles_nothing(
 
     for _ in range(3):
         deliver_again()
-    worker = start_worker(settings, logs, delay=1.0, concurrency=2, name="twice")
+    worker = start_worker(settings, logs, concurrency=2, name="twice")
     log = logs / "twice.log"
     try:
+        # One copy is held mid-batch while the other process ran a copy to the end (it
+        # found the items locked), or while it is held too (the two split the items).
+        def overlapped() -> bool:
+            held = len(gate.waiting())
+            return held == 2 or (held == 1 and len(task_results(log)) >= 1)
+
+        assert wait_for(overlapped, timeout=20), (gate.waiting(), task_results(log))
+        assert states(ids) == {"received": 20}  # nothing committed while the gate holds
+        gate.release()
         assert wait_for(lambda: all_done(ids), timeout=20), states(ids)
         assert wait_for(lambda: len(task_results(log)) == 4, timeout=20)
         deliver_again()  # late: the items are routed by now
