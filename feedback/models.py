@@ -174,6 +174,7 @@ class ApiKey(models.Model):
         INGEST = "ingest", "Ingest feedback"
         READ = "read", "Read results"
         WRITE = "write", "Update cases"
+        WEBHOOKS = "webhooks", "Manage its own webhooks"
 
     name = models.CharField(max_length=200)
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="api_keys")

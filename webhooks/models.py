@@ -3,6 +3,7 @@ them (Delivery, the delivery log)."""
 
 import secrets
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import URLValidator
 from django.db import models
@@ -26,7 +27,14 @@ class Event(models.TextChoices):
 
 
 class Subscription(models.Model):
-    """An HTTP endpoint that receives some events, optionally only for some departments."""
+    """An HTTP endpoint that receives some events, optionally only for some departments.
+
+    Its owner is the API key that created it (`owner_key`) or the person (`created_by`);
+    a key sees and changes only its own. A sealed department's events reach it only for
+    the departments in `sealed_approved_for`: approved by that department's manager or a
+    superuser, who approve at once what they create themselves. A new URL drops approvals
+    that its changer could not give (docs/webhooks.md, "Sealed departments").
+    """
 
     class Format(models.TextChoices):
         JSON = "json", "JSON (signed event envelope)"
@@ -45,11 +53,47 @@ class Subscription(models.Model):
     )
     format = models.CharField(max_length=10, choices=Format.choices, default=Format.JSON)
     active = models.BooleanField(default=True)
+    # A deleted key or user leaves the subscription to the superusers (it keeps sending).
+    owner_key = models.ForeignKey(
+        "feedback.ApiKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        help_text="The API key that created it; that key (and superusers) manage it.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    sealed_approved_for = ArrayField(
+        models.SlugField(max_length=64),
+        default=list,
+        blank=True,
+        help_text="Sealed departments (slugs) whose events it may receive.",
+    )
+    sealed_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    sealed_approved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_key__isnull=True) | Q(created_by__isnull=True),
+                name="subscription_one_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -79,6 +123,9 @@ class Delivery(models.Model):
     event = models.CharField(max_length=40, choices=Event.choices)
     event_id = models.UUIDField()
     payload = models.JSONField()
+    # The sealed departments whose data the payload carries: it is sent (and sent again)
+    # only while the subscription is approved for all of them.
+    sealed = ArrayField(models.SlugField(max_length=64), default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

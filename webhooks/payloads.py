@@ -117,6 +117,33 @@ def payload_spike_detected(*, spike) -> dict[str, Any]:
     }
 
 
+def payload_outside(*, event: str, data: dict[str, Any], sealed: frozenset[str]) -> dict | None:
+    """The event's data for subscriptions not approved for the `sealed` departments it
+    concerns: their cases are taken out (a handoff's sealed side becomes null), or None
+    when nothing would be left, or for a shape this function does not know (better to
+    send nothing than a sealed department's data)."""
+    if event == Event.ITEM_ROUTED:
+        cases = [c for c in data.get("cases", []) if c.get("department") not in sealed]
+        return {**data, "cases": cases} if cases else None
+    if event == Event.CASE_STATUS_CHANGED:
+        case = data.get("case") or {}
+        return data if case.get("department") not in sealed else None
+    if event in (Event.CASE_REROUTED, Event.CASE_SHARED):
+        if {data.get("from_department"), data.get("to_department")} <= sealed:
+            return None
+        shown = dict(data)
+        for side in ("from", "to"):
+            if data.get(f"{side}_department") in sealed:
+                shown[f"{side}_case"] = None
+        return shown
+    if event == Event.SPIKE_DETECTED:
+        if data.get("dimension") == "department" and data.get("key") in sealed:
+            return None
+        related = [d for d in data.get("related_departments", []) if d not in sealed]
+        return {**data, "related_departments": related}
+    return None
+
+
 # --- Slack ----------------------------------------------------------------------------------
 
 

@@ -5,9 +5,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 
+from departments.models import Membership
+from feedback.principals import ApiKeyPrincipal
 from webhooks.models import Delivery, Subscription
+
+# What a subscription gets of one event (Target.hears).
+FULL = "full"
+OUTSIDE = "outside"  # the event without the sealed departments' data (payloads.payload_outside)
 
 
 @dataclass(frozen=True)
@@ -17,17 +23,36 @@ class Target:
     subscription_id: int
     events: frozenset[str]
     departments: frozenset[str]  # empty: every department
+    # Sealed departments it names and was approved for (Subscription.sealed_approved_for).
+    approved: frozenset[str] = frozenset()
+
+    def hears(
+        self, event: str, departments: frozenset[str], sealed: frozenset[str] = frozenset()
+    ) -> str | None:
+        """FULL, OUTSIDE or None (nothing) for an event concerning `departments`.
+
+        An event that concerns a sealed department goes as it is only to subscriptions
+        that name every sealed department it concerns and were approved for them. Any
+        other subscription interested in the event's other departments gets it without
+        the sealed part (OUTSIDE); a subscription without a department filter never hears
+        a sealed department.
+        """
+        if event not in self.events:
+            return None
+        closed = departments & sealed
+        if closed and closed <= self.approved:
+            return FULL
+        rest = departments - closed
+        if self.departments and not self.departments & rest:
+            return None
+        if closed:
+            return OUTSIDE if rest else None
+        return FULL
 
     def wants(
         self, event: str, departments: frozenset[str], sealed: frozenset[str] = frozenset()
     ) -> bool:
-        """A subscription without a department filter hears every department except the
-        sealed ones (HR): their events go only to subscriptions that name them."""
-        if event not in self.events:
-            return False
-        if self.departments:
-            return bool(self.departments & departments)
-        return not departments or bool(departments - sealed)
+        return self.hears(event, departments, sealed) is not None
 
 
 # Routing emits once per item it decides, so reading the subscriptions on every call would
@@ -59,11 +84,16 @@ def subscription_targets() -> tuple[Target, ...]:
                 default=Value([]),
             )
         )
-        .values_list("pk", "events", "slugs")
+        .values_list("pk", "events", "slugs", "sealed_approved_for")
     )
     targets = tuple(
-        Target(subscription_id=pk, events=frozenset(events), departments=frozenset(slugs))
-        for pk, events, slugs in rows
+        Target(
+            subscription_id=pk,
+            events=frozenset(events),
+            departments=frozenset(slugs),
+            approved=frozenset(slugs) & frozenset(approved),
+        )
+        for pk, events, slugs, approved in rows
     )
     if ttl > 0:
         _cache = (now, targets)
@@ -75,8 +105,43 @@ def subscription_targets_forget() -> None:
     _cache = None
 
 
-def subscriptions_list() -> QuerySet[Subscription]:
-    return Subscription.objects.prefetch_related("departments").order_by("id")
+def subscriptions_visible_to(viewer) -> QuerySet[Subscription]:
+    """The subscriptions `viewer` (request.user: a person or an API key's principal) sees
+    and manages. A key: the ones it created. A superuser: all. Other staff: the ones they
+    created, and those naming a sealed department they manage (to review and approve
+    them). Anyone else: none."""
+    rows = (
+        Subscription.objects.select_related("sealed_approved_by")
+        .prefetch_related("departments")
+        .order_by("id")
+    )
+    if isinstance(viewer, ApiKeyPrincipal):
+        return rows.filter(owner_key_id=viewer.key_id)
+    if not getattr(viewer, "is_authenticated", False) or not viewer.is_active:
+        return rows.none()
+    if viewer.is_superuser:
+        return rows
+    if not viewer.is_staff:
+        return rows.none()
+    managed_sealed = Subscription.departments.through.objects.filter(
+        subscription_id=OuterRef("pk"),
+        department__sealed=True,
+        department__memberships__user=viewer,
+        department__memberships__role=Membership.Role.MANAGER,
+    )
+    return rows.filter(Q(created_by=viewer) | Exists(managed_sealed))
+
+
+def subscription_sealed_named(subscription: Subscription) -> set[str]:
+    """Slugs of the sealed departments the subscription names (one query)."""
+    return set(subscription.departments.filter(sealed=True).values_list("slug", flat=True))
+
+
+def deliveries_visible_to(viewer) -> QuerySet[Delivery]:
+    """Deliveries of the subscriptions `viewer` sees (subscriptions_visible_to)."""
+    if not isinstance(viewer, ApiKeyPrincipal) and getattr(viewer, "is_superuser", False):
+        return Delivery.objects.all() if viewer.is_active else Delivery.objects.none()
+    return Delivery.objects.filter(subscription__in=subscriptions_visible_to(viewer).values("pk"))
 
 
 def deliveries_list(*, subscription: Subscription) -> QuerySet[Delivery]:

@@ -28,9 +28,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.celery import BROKER_ERRORS
-from departments.models import Department
+from departments.models import Department, Membership
+from feedback.principals import ApiKeyPrincipal
 from webhooks.models import Delivery, Event, Subscription, secret_new
-from webhooks.selectors import deliveries_failed_unresent, subscription_targets
+from webhooks.payloads import payload_outside
+from webhooks.selectors import (
+    OUTSIDE,
+    deliveries_failed_unresent,
+    subscription_sealed_named,
+    subscription_targets,
+)
 from webhooks.selectors import subscription_targets_forget as _targets_forget
 from webhooks.signing import signature_header, signature_verify
 from webhooks.transport import (
@@ -46,6 +53,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "WebhookError",
     "WebhookEvent",
+    "check_sealed_approver",
     "check_url",
     "deliveries_enqueue",
     "deliveries_redeliver",
@@ -53,9 +61,12 @@ __all__ = [
     "delivery_attempt",
     "delivery_redeliver",
     "signature_verify",
+    "subscription_approvals_settle",
     "subscription_create",
     "subscription_delete",
     "subscription_redeliver_failed",
+    "subscription_sealed_approve",
+    "subscription_sealed_withdraw",
     "subscription_secret_rotate",
     "subscription_update",
     "webhook_emit",
@@ -74,12 +85,20 @@ SWEEP_LIMIT = 1000
 
 class WebhookError(Exception):
     """A webhook action that cannot be done; the message is shown to whoever tried.
-    `field` names the input at fault, if one is."""
+    `field` names the input at fault, if one is; `forbidden`: the person may not do it."""
 
-    def __init__(self, message: str, *, field: str | None = None, conflict: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        conflict: bool = False,
+        forbidden: bool = False,
+    ):
         super().__init__(message)
         self.field = field
         self.conflict = conflict
+        self.forbidden = forbidden
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -126,6 +145,111 @@ def _changed() -> None:
     transaction.on_commit(_targets_forget)
 
 
+# --- sealed departments ---------------------------------------------------------------------
+
+_APPROVAL_FIELDS = ["sealed_approved_for", "sealed_approved_by", "sealed_approved_at"]
+
+
+def _sealed_approvable(user, slugs: Iterable[str]) -> set[str]:
+    """Which of these sealed departments `user` may approve subscriptions for: all of them
+    for a superuser, the ones they manage for anyone else, none for an API key."""
+    slugs = set(slugs)
+    if (
+        not slugs
+        or user is None
+        or isinstance(user, ApiKeyPrincipal)
+        or not getattr(user, "is_active", False)
+    ):
+        return set()
+    if user.is_superuser:
+        return slugs
+    return set(
+        Membership.objects.filter(
+            user=user, role=Membership.Role.MANAGER, department__slug__in=slugs
+        ).values_list("department__slug", flat=True)
+    )
+
+
+def subscription_approvals_settle(
+    *, subscription: Subscription, actor, before_url: str, before_sealed: Iterable[str]
+) -> Subscription:
+    """Bring `sealed_approved_for` up to date after `actor` (a user; None or an API key
+    approves nothing) created or changed the subscription (saved, departments set).
+
+    Approvals cover the sealed departments the subscription still names, at the URL they
+    were given for: a new URL keeps only those `actor` could approve again. Sealed
+    departments `actor` adds are approved at once if `actor` may approve them (their
+    manager, a superuser); others wait for an explicit approval.
+    """
+    named = subscription_sealed_named(subscription)
+    approvable = _sealed_approvable(actor, named)
+    before = set(subscription.sealed_approved_for)
+    kept = before & named
+    if subscription.url != before_url:
+        kept &= approvable
+    granted = (named - set(before_sealed)) & approvable
+    approved = kept | granted
+    if approved == before and not granted:
+        return subscription
+    subscription.sealed_approved_for = sorted(approved)
+    if granted or (approved and subscription.url != before_url):
+        subscription.sealed_approved_by = actor
+        subscription.sealed_approved_at = timezone.now()
+    elif not approved:
+        subscription.sealed_approved_by = None
+        subscription.sealed_approved_at = None
+    subscription.save(update_fields=_APPROVAL_FIELDS)
+    _changed()
+    return subscription
+
+
+def check_sealed_approver(*, subscription: Subscription, user) -> set[str]:
+    """The sealed departments `user` would approve the subscription for (those it names
+    that they manage; all for a superuser). WebhookError if there are none."""
+    named = subscription_sealed_named(subscription)
+    if not named:
+        raise WebhookError(
+            "This subscription names no sealed department: nothing to approve.", conflict=True
+        )
+    approvable = _sealed_approvable(user, named)
+    if not approvable:
+        raise WebhookError(
+            f"Only a manager of {', '.join(sorted(named))} or a superuser can approve "
+            "this subscription.",
+            forbidden=True,
+        )
+    return approvable
+
+
+def subscription_sealed_approve(*, subscription: Subscription, user) -> Subscription:
+    """Let the subscription receive the events of the sealed departments it names that
+    `user` may approve (check_sealed_approver), at its current URL. Idempotent. Under the
+    row lock subscription_update takes, so it approves what is stored, not a stale copy."""
+    with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        approvable = check_sealed_approver(subscription=locked, user=user)
+        approved = set(locked.sealed_approved_for) | approvable
+        if approved == set(locked.sealed_approved_for):
+            return locked
+        locked.sealed_approved_for = sorted(approved)
+        locked.sealed_approved_by = user
+        locked.sealed_approved_at = timezone.now()
+        locked.save(update_fields=_APPROVAL_FIELDS)
+        _changed()
+    return locked
+
+
+def subscription_sealed_withdraw(*, subscription: Subscription) -> Subscription:
+    """Stop sending the sealed departments' events to this subscription."""
+    subscription.sealed_approved_for = []
+    subscription.sealed_approved_by = None
+    subscription.sealed_approved_at = None
+    with transaction.atomic():
+        subscription.save(update_fields=_APPROVAL_FIELDS)
+        _changed()
+    return subscription
+
+
 def subscription_create(
     *,
     name: str,
@@ -134,17 +258,31 @@ def subscription_create(
     departments: Iterable[Department] = (),
     format: str = Subscription.Format.JSON,
     active: bool = True,
+    owner_key_id: int | None = None,
+    created_by=None,
 ) -> Subscription:
-    """Create a subscription with a new signing secret (readable on the returned object)."""
+    """Create a subscription with a new signing secret (readable on the returned object).
+
+    Its owner is the API key `owner_key_id` or the user `created_by`. Sealed departments
+    it names are approved at once only if `created_by` may approve them."""
     _check_url(url)
     clean_events = _check_events(events)
     if format not in Subscription.Format.values:
         raise WebhookError(f"Unknown format {format!r}.", field="format")
     with transaction.atomic():
         subscription = Subscription.objects.create(
-            name=name, url=url, events=clean_events, format=format, active=active
+            name=name,
+            url=url,
+            events=clean_events,
+            format=format,
+            active=active,
+            owner_key_id=owner_key_id,
+            created_by=created_by,
         )
         subscription.departments.set(list(departments))
+        subscription_approvals_settle(
+            subscription=subscription, actor=created_by, before_url=url, before_sealed=()
+        )
         _changed()
     return subscription
 
@@ -158,9 +296,14 @@ def subscription_update(
     departments: Iterable[Department] | None = None,
     format: str | None = None,
     active: bool | None = None,
+    actor=None,
 ) -> Subscription:
     """Change the given fields (None leaves a field as it is). Deliveries already pending
-    are sent to the URL current at the time of each attempt."""
+    are sent to the URL current at the time of each attempt. `actor` is the user making
+    the change (None for an API key): see subscription_approvals_settle.
+
+    Locks the subscription's row, so an approval given meanwhile is either seen here (and
+    dropped if the URL changes) or given after this change, never lost in between."""
     fields = ["updated_at"]
     if name is not None:
         subscription.name = name
@@ -182,9 +325,18 @@ def subscription_update(
         fields.append("active")
     subscription.updated_at = timezone.now()
     with transaction.atomic():
+        locked = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        before_url, before_sealed = locked.url, subscription_sealed_named(locked)
+        subscription.sealed_approved_for = locked.sealed_approved_for
         subscription.save(update_fields=fields)
         if departments is not None:
             subscription.departments.set(list(departments))
+        subscription_approvals_settle(
+            subscription=subscription,
+            actor=actor,
+            before_url=before_url,
+            before_sealed=before_sealed,
+        )
         _changed()
     return subscription
 
@@ -257,6 +409,17 @@ def _sealed_departments() -> frozenset[str]:
     return slugs
 
 
+def _envelope(event_id: uuid.UUID, event: str, now, data: dict) -> dict:
+    # Round-trip through JSON once: datetimes, UUIDs and decimals become the strings the
+    # receiver will see, and a payload that cannot be sent fails here, in the caller.
+    return json.loads(
+        json.dumps(
+            {"id": str(event_id), "event": event, "created_at": now.isoformat(), "data": data},
+            cls=DjangoJSONEncoder,
+        )
+    )
+
+
 def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
     """`webhook_emit` for many events in one INSERT (routing emits one per item)."""
     if backfill:
@@ -275,34 +438,31 @@ def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False)
     rows: list[Delivery] = []
     for e in events:
         slugs = frozenset(e.departments)
-        wanted = [t.subscription_id for t in targets if t.wants(e.event, slugs, sealed)]
-        if not wanted:
+        heard = [(t.subscription_id, t.hears(e.event, slugs, sealed)) for t in targets]
+        heard = [(subscription_id, how) for subscription_id, how in heard if how]
+        if not heard:
             continue
         event_id = uuid.uuid4()
-        # Round-trip through JSON once: datetimes, UUIDs and decimals become the strings the
-        # receiver will see, and a payload that cannot be sent fails here, in the caller.
-        envelope = json.loads(
-            json.dumps(
-                {
-                    "id": str(event_id),
-                    "event": e.event,
-                    "created_at": now.isoformat(),
-                    "data": e.payload,
-                },
-                cls=DjangoJSONEncoder,
+        envelopes = {}
+        for subscription_id, how in heard:
+            if how not in envelopes:
+                data = e.payload
+                if how == OUTSIDE:  # a sealed department's part is not this one's to hear
+                    data = payload_outside(event=e.event, data=data, sealed=slugs & sealed)
+                envelopes[how] = None if data is None else _envelope(event_id, e.event, now, data)
+            if envelopes[how] is None:
+                continue
+            rows.append(
+                Delivery(
+                    subscription_id=subscription_id,
+                    event=e.event,
+                    event_id=event_id,
+                    payload=envelopes[how],
+                    sealed=sorted(slugs & sealed) if how != OUTSIDE else [],
+                    next_attempt_at=now,
+                    created_at=now,
+                )
             )
-        )
-        rows.extend(
-            Delivery(
-                subscription_id=subscription_id,
-                event=e.event,
-                event_id=event_id,
-                payload=envelope,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for subscription_id in wanted
-        )
     if not rows:
         return
     Delivery.objects.bulk_create(rows)
@@ -350,6 +510,17 @@ def _enqueue_on_commit(delivery_ids: list[int]) -> None:
 # --- delivering -----------------------------------------------------------------------------
 
 
+def _unapproved(delivery: Delivery, subscription: Subscription) -> str:
+    """Why the delivery may not be sent: it carries a sealed department's data and the
+    subscription is no longer approved for it (withdrawn, or its URL changed)."""
+    missing = set(delivery.sealed) - set(subscription.sealed_approved_for)
+    if not missing:
+        return ""
+    return (
+        f"The subscription is not approved for {', '.join(sorted(missing))} (any more); not sent."
+    )
+
+
 def delivery_attempt(*, delivery_id: int) -> Delivery:
     """Make the next attempt of a delivery if it is pending and due; otherwise change
     nothing. Returns the delivery as it stands afterwards.
@@ -390,6 +561,8 @@ def delivery_attempt(*, delivery_id: int) -> Delivery:
     final = False
     if not subscription.active:
         answer, final = Answer(error="The subscription is inactive; not sent."), True
+    elif unapproved := _unapproved(delivery, subscription):
+        answer, final = Answer(error=unapproved), True
     else:
         body = request_body(subscription=subscription, delivery=delivery)
         headers = {
@@ -450,6 +623,8 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             raise WebhookError("This delivery is still being attempted.", conflict=True)
         if not original.subscription.active:
             raise WebhookError("The subscription is inactive; activate it first.", conflict=True)
+        if unapproved := _unapproved(original, original.subscription):
+            raise WebhookError(unapproved, conflict=True)
         pending = original.redeliveries.filter(status=Delivery.Status.PENDING).first()
         if pending is not None:
             return pending
@@ -459,6 +634,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             event=original.event,
             event_id=original.event_id,
             payload=original.payload,
+            sealed=original.sealed,
             next_attempt_at=now,
             created_at=now,
             redelivery_of=original,

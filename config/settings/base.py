@@ -216,8 +216,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "DESCRIPTION": (
         "Post customer feedback in, read how it was routed, and work cases. Authenticate "
-        "with `Authorization: Bearer <key>` (keys have scopes: ingest, read, write). Errors "
-        "are RFC 9457 problem details."
+        "with `Authorization: Bearer <key>` (keys have scopes: ingest, read, write, "
+        "webhooks). Errors are RFC 9457 problem details."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -32,7 +32,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
 
 class CaseItemSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    author = AuthorSerializer(read_only=True)
+    author = AuthorSerializer(read_only=True, allow_null=True)  # posts may have none
 
     class Meta:
         model = FeedbackItem

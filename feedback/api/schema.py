@@ -11,5 +11,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API key: `Authorization: Bearer sb_…`. Scopes: ingest, read, write.",
+            "description": (
+                "An API key: `Authorization: Bearer sb_…`. Scopes: ingest, read, write, webhooks."
+            ),
         }

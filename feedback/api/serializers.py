@@ -76,7 +76,7 @@ class CaseSummarySerializer(serializers.ModelSerializer):
 
 class FeedbackItemSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    author = AuthorSerializer(read_only=True)
+    author = AuthorSerializer(read_only=True, allow_null=True)  # posts may have none
     cases = CaseSummarySerializer(
         many=True, read_only=True, help_text="Every case the caller may see."
     )

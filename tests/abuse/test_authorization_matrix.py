@@ -93,6 +93,26 @@ def redelivered(w):
     return Delivery.objects.filter(redelivery_of_id=w.delivery).exists()
 
 
+def other_redelivered(w):
+    return Delivery.objects.filter(redelivery_of_id=w.other_delivery).exists()
+
+
+def subscription_changed(which, **fields):
+    return lambda w: Subscription.objects.filter(pk=w.ids[which], **fields).exists()
+
+
+def subscription_gone(which):
+    return lambda w: not Subscription.objects.filter(pk=w.ids[which]).exists()
+
+
+def other_secret_rotated(w):
+    return Subscription.objects.get(pk=w.other_subscription).secret != w.other_secret
+
+
+def approved_for_hr(which):
+    return lambda w: Subscription.objects.get(pk=w.ids[which]).sealed_approved_for == ["hr"]
+
+
 J = {"json": True}
 NEW_RULE = {
     "name": "abuse rule",
@@ -121,7 +141,8 @@ API_READ_HR      = "401 404 404 ok  404 404 ok  | 403 404 404 404"
 API_ACT_SUPPORT  = "401 ok  403 403 ok  404 ok  | 403 403 ok  403"
 API_ACT_HR       = "401 404 404 ok  404 404 ok  | 403 403 404 404"
 API_INGEST       = "401 403 403 403 403 403 403 | ok  403 403 403"
-API_WEBHOOKS     = "401 403 403 403 403 403 ok  | 403 403 ok  ok "
+API_WEBHOOKS     = "401 403 403 403 403 403 ok  | 403 403 403 ok "  # wun's own subscriptions
+API_WEBHOOKS_NOT = "401 403 403 403 403 403 ok  | 403 403 403 404"  # another integration's
 # fmt: on
 
 # One row per (pattern, method, object): the expected outcome for each persona, in COLUMNS
@@ -284,7 +305,8 @@ MATRIX = [
     Row("api:classifier-version-list", "GET", "/api/v1/classifier-versions/", API_READ),
     Row("api:classifier-version-detail", "GET", "/api/v1/classifier-versions/{version}/",
         API_READ),
-    # --- API: webhooks (staff sessions and, as documented, any key with `write`) ---------
+    # --- API: webhooks (staff sessions, and keys with the `webhooks` scope on their own
+    # subscriptions only; `write` alone is not enough, so wal is refused) ----------------
     Row("api:webhook-list", "GET", "/api/v1/webhooks/", API_WEBHOOKS),
     Row("api:webhook-list", "POST", "/api/v1/webhooks/", API_WEBHOOKS,
         {"name": "new", "url": "http://127.0.0.1:9/new", "events": ["item.routed"]}, **J,
@@ -307,6 +329,39 @@ MATRIX = [
     Row("api:webhook-delivery-redeliver", "POST",
         "/api/v1/webhooks/deliveries/{delivery}/redeliver/", API_WEBHOOKS,
         {}, **J, effect=redelivered),
+    # Another integration's HR subscription: its URL, secret and delivery log (HR's case
+    # reasons and post bodies) are as absent for wun as if they did not exist.
+    Row("api:webhook-detail", "GET", "/api/v1/webhooks/{other_subscription}/", API_WEBHOOKS_NOT),
+    Row("api:webhook-detail", "PATCH", "/api/v1/webhooks/{other_subscription}/",
+        API_WEBHOOKS_NOT, {"url": "http://127.0.0.1:9/stolen"}, **J,
+        effect=subscription_changed("other_subscription", url="http://127.0.0.1:9/stolen")),
+    Row("api:webhook-detail", "PUT", "/api/v1/webhooks/{other_subscription}/",
+        API_WEBHOOKS_NOT,
+        {"name": "stolen", "url": "http://127.0.0.1:9/stolen", "events": ["item.routed"]}, **J,
+        effect=subscription_changed("other_subscription", name="stolen")),
+    Row("api:webhook-detail", "DELETE", "/api/v1/webhooks/{other_subscription}/",
+        API_WEBHOOKS_NOT, effect=subscription_gone("other_subscription")),
+    Row("api:webhook-deliveries", "GET",
+        "/api/v1/webhooks/{other_subscription}/deliveries/", API_WEBHOOKS_NOT),
+    Row("api:webhook-redeliver-failed", "POST",
+        "/api/v1/webhooks/{other_subscription}/redeliver-failed/", API_WEBHOOKS_NOT,
+        {}, **J, effect=other_redelivered),
+    Row("api:webhook-rotate-secret", "POST",
+        "/api/v1/webhooks/{other_subscription}/rotate-secret/", API_WEBHOOKS_NOT, {}, **J,
+        effect=other_secret_rotated),
+    Row("api:webhook-delivery-detail", "GET",
+        "/api/v1/webhooks/deliveries/{other_delivery}/", API_WEBHOOKS_NOT),
+    Row("api:webhook-delivery-redeliver", "POST",
+        "/api/v1/webhooks/deliveries/{other_delivery}/redeliver/", API_WEBHOOKS_NOT,
+        {}, **J, effect=other_redelivered),
+    # Approving a subscription for HR: HR's manager or a superuser, never a key (not even
+    # for its own subscription). Staff who are neither are refused (403) too.
+    #     ano ali bob han mar cha adm | ing rea wal wun
+    Row("api:webhook-approve", "POST", "/api/v1/webhooks/{hr_subscription}/approve/",
+        "401 403 403 403 403 403 ok  | 403 403 403 403",
+        {}, **J, effect=approved_for_hr("hr_subscription")),
+    Row("api:webhook-approve", "POST", "/api/v1/webhooks/{other_subscription}/approve/",
+        API_WEBHOOKS_NOT, {}, **J),
     # --- custom admin views (the generated admin pages are checked as one group below) ----
     #     ano ali bob han mar cha adm | ing rea wal wun
     Row("admin:webhooks_delivery_redeliver", "POST",
@@ -466,6 +521,14 @@ LISTS = [
     "/api/v1/cases/{shared_support_case}/events/",
     "/api/v1/stats/",
 ]
+# What a key with the `webhooks` scope can read: its subscriptions and their delivery logs.
+WEBHOOK_READS = [
+    "/api/v1/webhooks/",
+    "/api/v1/webhooks/{subscription}/deliveries/",
+    "/api/v1/webhooks/{hr_subscription}/deliveries/",
+    "/api/v1/webhooks/{other_subscription}/deliveries/",
+    "/api/v1/webhooks/deliveries/{other_delivery}/",
+]
 PAGES = [
     "/queue/support/",
     f"/queue/support/?q={HR_WORD}&status=new&status=open&status=resolved",
@@ -504,7 +567,7 @@ def test_hr_is_invisible_to_other_staff_everywhere(persona, world):
 
 @pytest.mark.parametrize("persona", ["key_read", "key_write_unlinked", "key_write_alice"])
 def test_api_keys_never_see_hr_cases_or_notes(persona, world):
-    pages = fetch_all(world, persona, LISTS)
+    pages = fetch_all(world, persona, LISTS + WEBHOOK_READS)
     found = leaks(pages, HR_SECRETS if persona != "key_write_alice" else (HR_BODY, *HR_SECRETS))
     assert not found, f"{persona} sees HR's sealed data:\n  " + "\n  ".join(found)
 
@@ -618,3 +681,52 @@ def test_dashboard_themes_never_show_hr_only_words_to_other_managers(world):
     assert stem in admin_hr, "the control: HR's own themes show the word"
     overview = world.client("maria").get("/dashboards/").content.decode()
     assert stem not in overview, "HR-only words rise on a support manager's overview"
+
+
+def test_a_key_cannot_read_hr_through_webhooks_it_subscribes(world):
+    """The leak this matrix once recorded as intended: a key subscribes to HR's events and
+    reads HR's case reasons and post bodies in its delivery log. Its HR subscription
+    waits for HR's manager, and its unfiltered one hears HR's handoff without HR's case."""
+    from departments.models import Department
+    from departments.services import case_set_status, case_share
+
+    client = world.client("key_write_unlinked")
+    every_event = ["item.routed", "case.status_changed", "case.rerouted", "case.shared"]
+    created = client.post(
+        "/api/v1/webhooks/",
+        json.dumps(
+            {
+                "name": "hr tap",
+                "url": "http://127.0.0.1:9/tap",
+                "events": every_event,
+                "departments": ["hr"],
+            }
+        ),
+        content_type="application/json",
+    )
+    assert created.status_code == 201 and created.json()["sealed_awaiting_approval"] == ["hr"]
+    ops = client.patch(
+        f"/api/v1/webhooks/{world.subscription}/",
+        json.dumps({"events": every_event}),
+        content_type="application/json",
+    )
+    assert ops.status_code == 200
+
+    hana = world.users["hana"]
+    case_set_status(case=Case.objects.get(pk=world.hr_case), status="open", actor=hana)
+    case_share(
+        case=Case.objects.get(pk=world.hr_case),
+        to_department=Department.objects.get(slug="marketing"),
+        actor=hana,
+    )
+
+    tap = fetch_all(
+        world, "key_write_unlinked", [f"/api/v1/webhooks/{created.json()['id']}/deliveries/"]
+    )
+    assert json.loads(next(iter(tap.values())))["results"] == []
+    pages = fetch_all(world, "key_write_unlinked", ["/api/v1/webhooks/{subscription}/deliveries/"])
+    (log,) = (json.loads(text)["results"] for text in pages.values())
+    shared = [d["payload"]["data"] for d in log if d["event"] == "case.shared"]
+    assert len(shared) == 1 and shared[0]["from_case"] is None  # HR's side taken out
+    assert not leaks(pages, HR_SECRETS)
+    assert not any(d["event"] == "case.status_changed" for d in log)

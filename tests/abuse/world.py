@@ -6,7 +6,11 @@ Personas (tests/conftest.py, plus the ones the matrix needs):
 - anonymous;  alice: support agent;  bob: product agent;  hana: HR agent (HR is sealed);
 - maria: support manager;  charlie: logged in, in no department;  admin: superuser;
 - API keys on the `web` source: ingest-only, read-only, read+write acting as alice, and
-  read+write linked to no user.
+  read+write+webhooks linked to no user (the integration that owns `subscription` and
+  `hr_subscription`).
+- Not a persona: another integration's key, owning `other_subscription` (HR, approved by
+  a superuser) and its delivery, which carries HR's secrets; no persona but admin may
+  see or touch them.
 """
 
 from dataclasses import dataclass, field
@@ -92,9 +96,11 @@ def world_build() -> World:
         ("key_ingest", ["ingest"], None),
         ("key_read", ["read"], None),
         ("key_write_alice", ["read", "write"], w.users["alice"]),
-        ("key_write_unlinked", ["read", "write"], None),
+        ("key_write_unlinked", ["read", "write", "webhooks"], None),
     ):
-        _, w.keys[name] = apikey_create(name=name, source=web, scopes=scopes, acts_as=acts_as)
+        key, w.keys[name] = apikey_create(name=name, source=web, scopes=scopes, acts_as=acts_as)
+        w.ids[f"{name}_id"] = key.pk
+    other_key, _ = apikey_create(name="other integration", source=web, scopes=["webhooks"])
 
     dana = Author.objects.create(source=web, handle="dana", name="Dana")
 
@@ -144,13 +150,40 @@ def world_build() -> World:
     )
     version = ClassifierVersion.objects.create(version="abuse-v1", artifact=b"", labels=[])
     subscription = Subscription.objects.create(
-        name="ops", url="http://127.0.0.1:9/hook", events=["item.routed"]
+        name="ops",
+        url="http://127.0.0.1:9/hook",
+        events=["item.routed"],
+        owner_key_id=w.ids["key_write_unlinked_id"],
     )
     delivery = Delivery.objects.create(
         subscription=subscription,
         event="item.routed",
         event_id="00000000-0000-4000-8000-000000000001",
         payload={"event": "item.routed"},
+        status="failed",
+    )
+    hr_subscription = Subscription.objects.create(
+        name="ops hr",
+        url="http://127.0.0.1:9/hr",
+        events=["item.routed"],
+        owner_key_id=w.ids["key_write_unlinked_id"],
+    )
+    hr_subscription.departments.set([dept("hr")])
+    other_subscription = Subscription.objects.create(
+        name="other hr",
+        url="http://127.0.0.1:9/other",
+        events=["item.routed"],
+        owner_key=other_key,
+        sealed_approved_for=["hr"],
+        sealed_approved_by=w.users["admin"],
+    )
+    other_subscription.departments.set([dept("hr")])
+    other_delivery = Delivery.objects.create(
+        subscription=other_subscription,
+        event="item.routed",
+        event_id="00000000-0000-4000-8000-000000000002",
+        payload={"event": "item.routed", "data": {"body": HR_BODY, "reason": HR_REASON}},
+        sealed=["hr"],
         status="failed",
     )
     assert Membership.objects.count() == 4
@@ -174,6 +207,10 @@ def world_build() -> World:
         version=version.version,
         subscription=subscription.pk,
         delivery=delivery.pk,
+        hr_subscription=hr_subscription.pk,
+        other_subscription=other_subscription.pk,
+        other_delivery=other_delivery.pk,
+        other_secret=other_subscription.secret,
         alice_id=w.users["alice"].pk,
         hana_id=w.users["hana"].pk,
         admin_id=w.users["admin"].pk,

@@ -34,8 +34,9 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_after_redelivery(
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # the receiver is on 127.0.0.1
     settings.WEBHOOK_RETRY_DELAYS = WEBHOOK_RETRY_DELAYS  # as the worker has them
     port = receiver.port
+    sam = UserFactory(username="sam", is_staff=True)  # the operator, who owns the subscription
     subscription = subscription_create(
-        name="ops receiver", url=receiver.url, events=["item.routed"]
+        name="ops receiver", url=receiver.url, events=["item.routed"], created_by=sam
     )
     receiver.stop()  # down: connections to its port are refused
 
@@ -62,7 +63,7 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_after_redelivery(
         # Back up. The operator redelivers everything that failed, in one call.
         receiver.start(port=port)
         staff = APIClient()
-        staff.force_login(UserFactory(username="sam", is_staff=True))
+        staff.force_login(sam)
         response = staff.post(f"/api/v1/webhooks/{subscription.pk}/redeliver-failed/")
         assert response.status_code == 202, response.content
         assert response.json()["redelivered"] == EVENTS

@@ -1,7 +1,10 @@
 """Webhook fixtures. Personas on top of tests/conftest.py:
 
 - sam: staff (manages webhooks in the browser);  alice: support agent (must be refused);
-- a write integration: an API key with the `write` scope;
+- the ops integration (`hooks_api`): an API key with the `webhooks` scope;
+- another integration (`other_hooks_api`): a second `webhooks` key, which must never see
+  or touch the ops integration's subscriptions;
+- a write integration (`write_api`): `read` + `write` but no `webhooks`, refused;
 - `api` (from tests/conftest.py): the ingest + read key, which must be refused too.
 """
 
@@ -46,12 +49,28 @@ def staff_api(sam):
     return client
 
 
-@pytest.fixture
-def write_api(source):
-    _, raw = apikey_create(name="ops integration", source=source, scopes=["read", "write"])
+def key_client(source, name: str, scopes: list[str]) -> APIClient:
+    """An API client for a new key; the key row is `client.key`."""
+    key, raw = apikey_create(name=name, source=source, scopes=scopes)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.key = key
     return client
+
+
+@pytest.fixture
+def hooks_api(source):
+    return key_client(source, "ops integration", ["read", "webhooks"])
+
+
+@pytest.fixture
+def other_hooks_api(source):
+    return key_client(source, "another integration", ["webhooks"])
+
+
+@pytest.fixture
+def write_api(source):
+    return key_client(source, "case bot", ["read", "write"])
 
 
 @pytest.fixture
@@ -66,7 +85,8 @@ def product(db):
 
 @pytest.fixture
 def subscribe(receiver):
-    """Make a subscription pointing at the receiver (every event, every department)."""
+    """Make a subscription pointing at the receiver (every event, every department),
+    owned by nobody unless `owner_key_id` or `created_by` say otherwise."""
 
     def make(**kwargs):
         fields = {

@@ -34,7 +34,11 @@ def routed_event(*slugs: str, **item_fields) -> dict:
 
 
 def everything_and_hr(*events: str):
-    """Two subscriptions to `events`: one without a department filter, one naming HR."""
+    """Two subscriptions to `events`: one without a department filter, one naming HR
+    (created by a superuser, so approved for HR's events at once)."""
+    from tests.factories import UserFactory
+
+    root = UserFactory(username="helper-root", is_staff=True, is_superuser=True)
     everything = subscription_create(
         name="all", url="https://hooks.example.com/all", events=list(events)
     )
@@ -43,5 +47,6 @@ def everything_and_hr(*events: str):
         url="https://hooks.example.com/hr",
         events=list(events),
         departments=[Department.objects.get(slug="hr")],
+        created_by=root,
     )
     return everything, hr_tool

@@ -1,5 +1,5 @@
-"""The webhook API: staff sessions and write-scope keys manage subscriptions and redeliver;
-everyone else is refused. Errors are problem details."""
+"""The webhook API: staff sessions and `webhooks`-scope keys manage their own subscriptions
+and redeliver; everyone else is refused. Errors are problem details."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -35,23 +35,24 @@ def test_staff_creates_a_subscription_and_sees_the_secret_once(staff_api, receiv
     assert "secret" not in staff_api.get(f"{URL}{subscription.pk}/").json()
 
 
-def test_a_write_key_manages_subscriptions(write_api, receiver):
-    created = write_api.post(URL, new(receiver), format="json")
+def test_a_webhooks_key_manages_its_subscriptions(hooks_api, receiver):
+    created = hooks_api.post(URL, new(receiver), format="json")
     assert created.status_code == 201
     pk = created.json()["id"]
-    patched = write_api.patch(
+    assert Subscription.objects.get(pk=pk).owner_key == hooks_api.key
+    patched = hooks_api.patch(
         f"{URL}{pk}/", {"active": False, "events": ["case.shared"]}, format="json"
     )
     assert patched.status_code == 200
     assert patched.json()["active"] is False and patched.json()["events"] == ["case.shared"]
-    assert write_api.delete(f"{URL}{pk}/").status_code == 204
+    assert hooks_api.delete(f"{URL}{pk}/").status_code == 204
     assert not Subscription.objects.exists()
 
 
-@pytest.mark.parametrize("who", ["read_key", "agent", "no_department"])
-def test_others_are_refused(who, request, api, alice, charlie, receiver):
-    client = api
-    if who != "read_key":
+@pytest.mark.parametrize("who", ["read_key", "write_key", "agent", "no_department"])
+def test_others_are_refused(who, request, api, write_api, alice, charlie, receiver):
+    client = {"read_key": api, "write_key": write_api}.get(who)
+    if client is None:
         client = APIClient()
         client.force_login(alice if who == "agent" else charlie)
     response = client.post(URL, new(receiver), format="json")
@@ -93,9 +94,9 @@ def test_a_private_address_is_refused_in_production(staff_api, settings):
 
 
 def test_the_delivery_log_is_newest_first_with_cursor_pages(
-    staff_api, subscribe, django_assert_max_num_queries
+    staff_api, sam, subscribe, django_assert_max_num_queries
 ):
-    subscription = subscribe()
+    subscription = subscribe(created_by=sam)
     for _ in range(5):
         webhook_emit(**routed_event("support"))
     Delivery.objects.filter(pk=Delivery.objects.order_by("id").first().pk).update(status="failed")
@@ -113,40 +114,41 @@ def test_the_delivery_log_is_newest_first_with_cursor_pages(
 
 
 def test_redeliver_endpoint_sends_again(
-    write_api, subscribe, receiver, django_capture_on_commit_callbacks
+    hooks_api, subscribe, receiver, django_capture_on_commit_callbacks
 ):
-    subscribe()
+    subscribe(owner_key_id=hooks_api.key.pk)
     receiver.status = 503
     webhook_emit(**routed_event("support"))  # pending, enqueue lost (no commit in this test)
     delivery = Delivery.objects.get()
-    pending = write_api.post(f"{URL}deliveries/{delivery.pk}/redeliver/")
+    pending = hooks_api.post(f"{URL}deliveries/{delivery.pk}/redeliver/")
     assert pending.status_code == 409
 
     Delivery.objects.filter(pk=delivery.pk).update(status="failed", next_attempt_at=None)
     receiver.status = 200
     with django_capture_on_commit_callbacks(execute=True):
-        response = write_api.post(f"{URL}deliveries/{delivery.pk}/redeliver/")
+        response = hooks_api.post(f"{URL}deliveries/{delivery.pk}/redeliver/")
     assert response.status_code == 202
     redelivery = Delivery.objects.get(pk=response.json()["id"])
     assert redelivery.redelivery_of_id == delivery.pk and redelivery.status == "succeeded"
     assert len(receiver.requests) == 1
-    detail = write_api.get(f"{URL}deliveries/{redelivery.pk}/").json()
+    detail = hooks_api.get(f"{URL}deliveries/{redelivery.pk}/").json()
     assert detail["status"] == "succeeded" and detail["response_code"] == 200
 
 
-def test_redeliver_failed_endpoint_and_refusals(api, write_api, subscribe):
-    subscription = subscribe()
+def test_redeliver_failed_endpoint_and_refusals(api, write_api, hooks_api, subscribe):
+    subscription = subscribe(owner_key_id=hooks_api.key.pk)
     webhook_emit(**routed_event("support"))
     Delivery.objects.update(status="failed", next_attempt_at=None)
     delivery = Delivery.objects.get()
     assert api.post(f"{URL}deliveries/{delivery.pk}/redeliver/").status_code == 403
-    response = write_api.post(f"{URL}{subscription.pk}/redeliver-failed/")
+    assert write_api.post(f"{URL}{subscription.pk}/redeliver-failed/").status_code == 403
+    response = hooks_api.post(f"{URL}{subscription.pk}/redeliver-failed/")
     assert response.status_code == 202 and response.json() == {"redelivered": 1}
-    assert write_api.post(f"{URL}{subscription.pk}/redeliver-failed/").json() == {"redelivered": 0}
+    assert hooks_api.post(f"{URL}{subscription.pk}/redeliver-failed/").json() == {"redelivered": 0}
 
 
-def test_rotating_the_secret_shows_the_new_one_once(staff_api, subscribe):
-    subscription = subscribe()
+def test_rotating_the_secret_shows_the_new_one_once(staff_api, sam, subscribe):
+    subscription = subscribe(created_by=sam)
     old = subscription.secret
     response = staff_api.post(f"{URL}{subscription.pk}/rotate-secret/")
     assert response.status_code == 200
@@ -155,9 +157,9 @@ def test_rotating_the_secret_shows_the_new_one_once(staff_api, subscribe):
 
 
 def test_listing_subscriptions_has_a_bounded_query_count(
-    staff_api, subscribe, support, product, django_assert_max_num_queries
+    staff_api, sam, subscribe, support, product, django_assert_max_num_queries
 ):
     for i in range(5):
-        subscribe(name=f"s{i}", departments=[support, product])
+        subscribe(name=f"s{i}", departments=[support, product], created_by=sam)
     with django_assert_max_num_queries(4):
         assert len(staff_api.get(URL).json()) == 5

@@ -3,9 +3,10 @@ from feedback.principals import ApiKeyPrincipal
 
 
 class ManageWebhooks(ScopePermission):
-    """API keys with the `write` scope, or browser sessions of staff users."""
+    """API keys with the `webhooks` scope, or browser sessions of staff users. Which
+    subscriptions each may touch is the views' business (selectors.subscriptions_visible_to)."""
 
-    scope = "write"
+    scope = "webhooks"
 
     def has_permission(self, request, view) -> bool:
         if not super().has_permission(request, view):

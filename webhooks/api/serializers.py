@@ -34,6 +34,21 @@ class SubscriptionInSerializer(serializers.Serializer):
 class SubscriptionSerializer(serializers.ModelSerializer):
     departments = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     secret_hint = serializers.CharField(read_only=True)
+    sealed_approved_for = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Sealed departments whose events it receives (approved by their manager).",
+    )
+    sealed_awaiting_approval = serializers.SerializerMethodField(
+        help_text="Sealed departments it names whose events it does not receive until their "
+        "manager or a superuser approves it (`POST …/approve/`)."
+    )
+    sealed_approved_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of whoever approved it last, if anyone.",
+    )
     deliveries_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -47,10 +62,18 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "format",
             "active",
             "secret_hint",
+            "sealed_approved_for",
+            "sealed_awaiting_approval",
+            "sealed_approved_by",
+            "sealed_approved_at",
             "created_at",
             "updated_at",
             "deliveries_url",
         ]
+
+    def get_sealed_awaiting_approval(self, obj: Subscription) -> list[str]:
+        approved = set(obj.sealed_approved_for)
+        return sorted(d.slug for d in obj.departments.all() if d.sealed and d.slug not in approved)
 
     def get_deliveries_url(self, obj: Subscription) -> str:
         return reverse("api:webhook-deliveries", args=[obj.pk], request=self.context.get("request"))

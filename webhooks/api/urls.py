@@ -28,6 +28,11 @@ urlpatterns = [
         name="webhook-rotate-secret",
     ),
     path(
+        "webhooks/<int:pk>/approve/",
+        views.SubscriptionSealedApproveView.as_view(),
+        name="webhook-approve",
+    ),
+    path(
         "webhooks/deliveries/<int:pk>/",
         views.DeliveryDetailView.as_view(),
         name="webhook-delivery-detail",

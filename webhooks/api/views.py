@@ -4,13 +4,14 @@ from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from config.api_support import NewestFirstPagination
+from feedback.principals import ApiKeyPrincipal
 from webhooks.api.permissions import ManageWebhooks
 from webhooks.api.serializers import (
     DeliverySerializer,
@@ -21,13 +22,14 @@ from webhooks.api.serializers import (
 )
 from webhooks.filters import DeliveryFilterSet
 from webhooks.models import Delivery, Subscription
-from webhooks.selectors import deliveries_list, subscriptions_list
+from webhooks.selectors import deliveries_list, deliveries_visible_to, subscriptions_visible_to
 from webhooks.services import (
     WebhookError,
     delivery_redeliver,
     subscription_create,
     subscription_delete,
     subscription_redeliver_failed,
+    subscription_sealed_approve,
     subscription_secret_rotate,
     subscription_update,
 )
@@ -40,13 +42,30 @@ class Conflict(APIException):
 
 
 def _api_error(exc: WebhookError) -> APIException:
+    if exc.forbidden:
+        return PermissionDenied(str(exc))
     if exc.conflict:
         return Conflict(str(exc))
     return ValidationError({exc.field or "non_field_errors": [str(exc)]})
 
 
+def _person(request):
+    """The user behind a session, or None for an API key (a key approves nothing)."""
+    return None if isinstance(request.user, ApiKeyPrincipal) else request.user
+
+
+def _owned_subscription(request, pk, *, shown: bool = True) -> Subscription:
+    """A subscription the caller may manage, or 404 (another's is as good as absent).
+    `shown=False`: only to act on it, so its departments are not loaded."""
+    rows = subscriptions_visible_to(request.user)
+    if not shown:
+        rows = rows.select_related(None).prefetch_related(None)
+    return get_object_or_404(rows, pk=pk)
+
+
 INVALID = OpenApiResponse(description="Invalid input (problem details, with field errors).")
 CONFLICT = OpenApiResponse(description="Not possible in the delivery's current state.")
+NOTHING_TO_APPROVE = OpenApiResponse(description="The subscription names no sealed department.")
 
 
 @extend_schema_view(
@@ -73,14 +92,15 @@ CONFLICT = OpenApiResponse(description="Not possible in the delivery's current s
     ),
 )
 class SubscriptionViewSet(GenericViewSet):
-    """Webhook subscriptions: staff sessions or API keys with the `write` scope."""
+    """Webhook subscriptions: staff sessions or API keys with the `webhooks` scope. A key
+    sees and changes only the subscriptions it created; another's answer 404."""
 
     permission_classes = [ManageWebhooks]
     serializer_class = SubscriptionSerializer
     queryset = Subscription.objects.none()  # for the schema; the methods use the selector
 
     def _get(self, pk) -> Subscription:
-        return get_object_or_404(subscriptions_list(), pk=pk)
+        return _owned_subscription(self.request, pk)
 
     def _out(self, subscription: Subscription, *, with_secret: bool = False) -> dict:
         cls = SubscriptionWithSecretSerializer if with_secret else SubscriptionSerializer
@@ -88,14 +108,18 @@ class SubscriptionViewSet(GenericViewSet):
 
     def list(self, request):
         # Subscriptions are a handful per organisation: no pagination needed.
-        rows = subscriptions_list()
+        rows = subscriptions_visible_to(request.user)
         return Response(SubscriptionSerializer(rows, many=True, context={"request": request}).data)
 
     def create(self, request):
         incoming = SubscriptionInSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            subscription = subscription_create(**incoming.validated_data)
+            subscription = subscription_create(
+                **incoming.validated_data,
+                owner_key_id=getattr(request.user, "key_id", None),
+                created_by=_person(request),
+            )
         except WebhookError as exc:
             raise _api_error(exc) from exc
         return Response(self._out(subscription, with_secret=True), status=status.HTTP_201_CREATED)
@@ -108,7 +132,9 @@ class SubscriptionViewSet(GenericViewSet):
         incoming = SubscriptionInSerializer(data=request.data, partial=partial)
         incoming.is_valid(raise_exception=True)
         try:
-            subscription = subscription_update(subscription=subscription, **incoming.validated_data)
+            subscription = subscription_update(
+                subscription=subscription, actor=_person(request), **incoming.validated_data
+            )
         except WebhookError as exc:
             raise _api_error(exc) from exc
         return Response(self._out(self._get(subscription.pk)))
@@ -132,10 +158,33 @@ class SubscriptionSecretRotateView(APIView):
         responses=SubscriptionWithSecretSerializer,
     )
     def post(self, request, pk):
-        subscription = get_object_or_404(subscriptions_list(), pk=pk)
-        subscription = subscription_secret_rotate(subscription=subscription)
+        subscription = subscription_secret_rotate(subscription=_owned_subscription(request, pk))
         data = SubscriptionWithSecretSerializer(subscription, context={"request": request}).data
         return Response(data)
+
+
+class SubscriptionSealedApproveView(APIView):
+    """Let a subscription receive the events of the sealed departments it names (HR).
+    Only a manager of that department or a superuser, in a browser session: an API key
+    cannot approve, not even its own subscription."""
+
+    permission_classes = [ManageWebhooks]
+
+    @extend_schema(
+        summary="Approve a subscription for the sealed departments it names",
+        request=None,
+        responses={200: SubscriptionSerializer, 409: NOTHING_TO_APPROVE},
+    )
+    def post(self, request, pk):
+        subscription = _owned_subscription(request, pk)
+        if _person(request) is None:
+            raise PermissionDenied("An API key cannot approve webhooks; a manager must.")
+        try:
+            subscription = subscription_sealed_approve(subscription=subscription, user=request.user)
+        except WebhookError as exc:
+            raise _api_error(exc) from exc
+        subscription = _owned_subscription(request, subscription.pk)  # departments prefetched
+        return Response(SubscriptionSerializer(subscription, context={"request": request}).data)
 
 
 class DeliveryPagination(NewestFirstPagination):
@@ -158,7 +207,7 @@ class SubscriptionDeliveriesView(ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no URL kwargs
             return Delivery.objects.none()
-        subscription = get_object_or_404(Subscription, pk=self.kwargs["pk"])
+        subscription = _owned_subscription(self.request, self.kwargs["pk"], shown=False)
         return deliveries_list(subscription=subscription)
 
 
@@ -166,7 +215,10 @@ class SubscriptionDeliveriesView(ListAPIView):
 class DeliveryDetailView(RetrieveAPIView):
     permission_classes = [ManageWebhooks]
     serializer_class = DeliverySerializer
-    queryset = Delivery.objects.all()
+    queryset = Delivery.objects.none()  # for the schema
+
+    def get_queryset(self):
+        return deliveries_visible_to(self.request.user)
 
 
 class DeliveryRedeliverView(APIView):
@@ -181,7 +233,7 @@ class DeliveryRedeliverView(APIView):
         responses={202: DeliverySerializer, 409: CONFLICT},
     )
     def post(self, request, pk):
-        delivery = get_object_or_404(Delivery, pk=pk)
+        delivery = get_object_or_404(deliveries_visible_to(request.user), pk=pk)
         try:
             redelivery = delivery_redeliver(delivery=delivery)
         except WebhookError as exc:
@@ -202,7 +254,7 @@ class SubscriptionRedeliverFailedView(APIView):
         responses={202: RedeliverFailedResultSerializer, 409: CONFLICT},
     )
     def post(self, request, pk):
-        subscription = get_object_or_404(Subscription, pk=pk)
+        subscription = _owned_subscription(request, pk, shown=False)
         try:
             count = subscription_redeliver_failed(subscription=subscription)
         except WebhookError as exc:

@@ -12,7 +12,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             default="ingest,read",
-            help=f"Comma-separated, from: {', '.join(ApiKey.Scope.values)}.",
+            help=(
+                f"Comma-separated, from: {', '.join(ApiKey.Scope.values)}. `webhooks` lets "
+                "the key manage its own webhook subscriptions (and only those)."
+            ),
         )
         parser.add_argument("--name", default="", help="A label for the key (default: source).")
         parser.add_argument(
