@@ -297,26 +297,14 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
 
 
 def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backfill: bool):
-    """A handoff's webhook. One that involves a sealed department is that department's
-    event only (its payload names the sealed case); the other side hears just that its own
-    case closed, when a reroute closed it."""
-    sides = [origin.department, target.department]
-    sealed = [d.slug for d in sides if d.sealed]
+    """A handoff's webhook, for both departments' subscriptions. The webhooks service
+    redacts a sealed side (its case becomes null) for subscriptions not approved for it."""
     webhook_emit(
         event=f"case.{kind}",
         payload=payload_case_handoff(from_case=origin, to_case=target, actor=actor, note=note),
-        departments=sealed or [d.slug for d in sides],
+        departments=[origin.department.slug, target.department.slug],
         backfill=backfill,
     )
-    if sealed and not origin.department.sealed and kind == CaseEvent.Kind.REROUTED:
-        webhook_emit(
-            event="case.status_changed",
-            payload=payload_case_status_changed(
-                case=origin, before=Case.Status.OPEN, actor=actor, reason="rerouted", note=""
-            ),
-            departments=[origin.department.slug],
-            backfill=backfill,
-        )
 
 
 def case_reroute(*, case: Case, to_department: Department, actor, note: str = "") -> Case:

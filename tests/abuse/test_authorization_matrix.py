@@ -723,9 +723,9 @@ def test_a_key_cannot_read_hr_through_webhooks_it_subscribes(world):
     tap = fetch_all(
         world, "key_write_unlinked", [f"/api/v1/webhooks/{created.json()['id']}/deliveries/"]
     )
-    assert json.loads(next(iter(tap.values())))["results"] == []
+    assert json.loads(next(iter(tap.values())).split("\n", 1)[1])["results"] == []
     pages = fetch_all(world, "key_write_unlinked", ["/api/v1/webhooks/{subscription}/deliveries/"])
-    (log,) = (json.loads(text)["results"] for text in pages.values())
+    (log,) = (json.loads(text.split("\n", 1)[1])["results"] for text in pages.values())
     shared = [d["payload"]["data"] for d in log if d["event"] == "case.shared"]
     assert len(shared) == 1 and shared[0]["from_case"] is None  # HR's side taken out
     assert not leaks(pages, HR_SECRETS)

@@ -190,6 +190,7 @@ pytestmark = pytest.mark.django_db
 def world(settings):
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.WEBHOOK_SUBSCRIPTION_CACHE_SECONDS = 0  # no targets cached from another test
     world = world_build()
     Source.objects.create(slug="intranet", name="Intranet form", kind=Source.Kind.WEB_FORM)
     classifier_active()  # registers the shipped model in both worlds (B routes a post)

@@ -25,7 +25,7 @@ from privacy.services import ERASED_KINDS, sealed_access_record
 from routing.memory import memory_reset
 from routing.models import RoutingLabel
 from routing.services import items_route
-from tests.factories import FeedbackItemFactory
+from tests.factories import FeedbackItemFactory, UserFactory
 from webhooks.models import Delivery
 from webhooks.selectors import subscription_targets_forget
 from webhooks.services import subscription_create
@@ -62,12 +62,15 @@ def world(alice, hana, source):
     Department.objects.update(routing_threshold=1.01)
     Department.objects.filter(slug__in=["hr", "support"]).update(routing_threshold=0.0)
     subscription_targets_forget()
+    # Created by a superuser, so the HR tool is approved for HR's events at once.
+    root = UserFactory(username="root", is_staff=True, is_superuser=True)
     for name, departments in (("everything", []), ("hr tool", ["hr"])):
         subscription_create(
             name=name,
             url=f"https://hooks.example.com/{name.replace(' ', '-')}",
             events=["item.routed", "case.status_changed", "case.rerouted"],
             departments=Department.objects.filter(slug__in=departments),
+            created_by=root,
         )
     quentin = Author.objects.create(source=source, handle="@qwhistle", name="Quentin Marsh")
     olga = Author.objects.create(source=source, handle="olga", name="Olga")
