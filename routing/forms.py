@@ -44,7 +44,8 @@ class RuleJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
-        return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        # Indented so a rule of several conditions reads one per line in the textarea.
+        return json.dumps(value, ensure_ascii=True, indent=1, cls=self.encoder)
 
     def validate(self, value):
         super().validate(value)
@@ -79,8 +80,10 @@ class RuleForm(forms.Form):
                 "position": rule.position,
                 "enabled": rule.enabled,
                 "match": rule.match,
-                "conditions": json.dumps(rule.conditions, indent=1),
-                "actions": json.dumps(rule.actions, indent=1),
+                # The lists themselves: the field encodes them (prepare_value); a string
+                # here would be encoded a second time and come back as a JSON string.
+                "conditions": rule.conditions,
+                "actions": rule.actions,
             }
         super().__init__(*args, **kwargs)
 

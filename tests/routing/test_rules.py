@@ -1,10 +1,12 @@
 """Rule validation, conditions, actions, order and stop; the dry run and the editor page;
 regex conditions that no post can make run long (RE2)."""
 
+import json
 import re
 import signal
 import time
 from contextlib import contextmanager
+from html import unescape
 
 import pytest
 from django.conf import settings
@@ -441,3 +443,27 @@ class TestEditorPage:
         assert response.status_code == 200 and "<html" not in html
         assert "<strong>1</strong> match" in html and "my promo code failed" in html
         assert not Rule.objects.exists()
+
+    def test_editing_an_existing_rule_shows_its_json_and_saves_it_back_unchanged(self, client):
+        """The page shows the stored lists as JSON once, and posting the page as shown
+        saves (and dry-runs) the same rule."""
+        self.admin(client)
+        conditions = [{"field": "body", "op": "contains_any", "value": ["promo code"]}]
+        actions = [{"type": "route_to", "department": "marketing"}]
+        rule = Rule.objects.create(name="promo", position=7, conditions=conditions, actions=actions)
+        html = client.get(f"/rules/{rule.pk}/").content.decode()
+        shown = {
+            name: unescape(text).strip()
+            for name, text in re.findall(
+                r'<textarea name="(conditions|actions)"[^>]*>(.*?)</textarea>', html, re.S
+            )
+        }
+        assert json.loads(shown["conditions"]) == conditions
+        assert json.loads(shown["actions"]) == actions
+        # What the browser sends back: the text as shown.
+        data = self.form(name="promo", position=7, **shown)
+        response = client.post(f"/rules/{rule.pk}/dry-run/", data, HTTP_HX_REQUEST="true")
+        assert "at least one condition" not in response.content.decode()
+        assert client.post(f"/rules/{rule.pk}/", data).status_code == 302
+        rule.refresh_from_db()
+        assert rule.conditions == conditions and rule.actions == actions
