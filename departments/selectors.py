@@ -74,12 +74,19 @@ def item_timeline(user, item: FeedbackItem) -> list:
         .filter(item=item)
         .select_related("actor", "from_department", "to_department", "case__department")
     )
-    notes = Note.objects.visible_to(user).filter(item=item).select_related("author", "department")
+    notes = list(
+        Note.objects.visible_to(user).filter(item=item).select_related("author", "department")
+    )
+    # A note is shown itself; its "noted" event (kept for the API and webhooks) would say
+    # the same thing again. The event stays only if its note is not shown (erased since).
+    shown_notes = {note.pk for note in notes}
     # A handoff is logged on both cases (each department sees it on its own case); show it
     # once on the shared timeline.
     seen_handoffs: set = set()
     unique_events = []
     for event in events:
+        if event.kind == CaseEvent.Kind.NOTED and event.data.get("note") in shown_notes:
+            continue
         if event.kind in (CaseEvent.Kind.REROUTED, CaseEvent.Kind.SHARED):
             # Both rows are written in one transaction, microseconds apart: the pair of
             # cases identifies the handoff.

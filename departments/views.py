@@ -15,6 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from departments import services
 from departments.access import item_scores
@@ -238,10 +239,16 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
     }
 
 
+def _visible_items(request):
+    return FeedbackItem.objects.visible_to(request.user).select_related("source", "author")
+
+
 def _visible_item(request, pk: int) -> FeedbackItem:
-    return get_object_or_404(
-        FeedbackItem.objects.visible_to(request.user).select_related("source", "author"), pk=pk
-    )
+    return get_object_or_404(_visible_items(request), pk=pk)
+
+
+def _visible_item_or_none(request, pk: int) -> FeedbackItem | None:
+    return _visible_items(request).filter(pk=pk).first()
 
 
 @login_required
@@ -276,9 +283,19 @@ def item_presence(request, pk: int):
 
 
 def _after_action(request, item: FeedbackItem, error: str = ""):
-    """htmx: re-render the item's work panel (cases + timeline); otherwise redirect."""
+    """htmx: re-render the item's work panel (cases + timeline) and, out of band, its state
+    and the sidebar's counts; otherwise redirect."""
+    # The services change the item's row, not this instance (its state after routing).
+    fresh = _visible_item_or_none(request, item.pk)
+    if fresh is None:
+        # Routed or rerouted to a sealed department only: this viewer may no longer see it.
+        messages.success(request, "Done: the item is now with a department you cannot see.")
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("departments:home"))
+        return redirect("departments:home")
     if request.htmx:
-        return render(request, "departments/item.html#work", _item_context(request, item, error))
+        context = {**_item_context(request, fresh, error), **_nav(request)}
+        return render(request, "departments/_item_changed.html", context)
     if error:
         messages.error(request, error)
     return redirect("departments:item", pk=item.pk)

@@ -215,3 +215,51 @@ def test_login_is_throttled_after_repeated_failures(client, alice):
         "/login/", {"username": "alice", "password": "correct horse battery staple"}
     )
     assert response.status_code == 429
+
+
+def test_a_note_shows_once_on_the_timeline(alice_client):
+    case = make_case("support")
+    alice_client.post(f"/items/{case.item_id}/note/", {"body": "Customer called twice"})
+    assert CaseEvent.objects.filter(item=case.item, kind="noted").exists()
+    html = alice_client.get(f"/items/{case.item_id}/").content.decode()
+    timeline = html.split('<section class="timeline">')[1]
+    assert timeline.count("Customer called twice") == 1
+    assert "added a note" not in timeline
+
+
+def test_a_reroute_and_a_share_show_once_on_the_timeline(alice_client):
+    case = make_case("support")
+    alice_client.post(f"/cases/{case.pk}/share/", {"department": "marketing", "note": "fyi"})
+    alice_client.post(f"/cases/{case.pk}/reroute/", {"department": "product", "note": "bug"})
+    # Each handoff is logged on both cases.
+    assert CaseEvent.objects.filter(item=case.item, kind="rerouted").count() == 2
+    html = alice_client.get(f"/items/{case.item_id}/").content.decode()
+    timeline = html.split('<section class="timeline">')[1]
+    assert timeline.count("rerouted Support → Product") == 1
+    assert timeline.count("shared Support → Marketing") == 1
+
+
+def test_routing_from_triage_updates_the_state_the_work_panel_and_the_sidebar(alice_client):
+    item = FeedbackItemFactory(body="Unclear post", state="triage")
+    page = alice_client.get(f"/items/{item.pk}/").content.decode()
+    assert "state: Triage" in page and 'class="triage-route"' in page
+    assert 'id="nav-queues"' in page and "hx-swap-oob" not in page
+    html = alice_client.post(
+        f"/items/{item.pk}/route/", {"department": ["product"]}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="work"' in html and 'class="triage-route"' not in html
+    assert "routed to Product" in html
+    state = html.split('id="item-state"')[1].split("</span>")[0]
+    assert 'hx-swap-oob="true"' in state and "state: Routed" in state
+    sidebar = html.split('id="nav-queues"')[1].split("</ul>")[0]
+    assert 'hx-swap-oob="true"' in sidebar
+    assert 'Triage inbox <span class="count">0</span>' in sidebar
+
+
+def test_routing_from_triage_to_a_sealed_department_only_leaves_the_page(alice_client):
+    item = FeedbackItemFactory(body="About my manager", state="triage")
+    response = alice_client.post(
+        f"/items/{item.pk}/route/", {"department": ["hr"]}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and response["HX-Redirect"] == "/"
+    assert alice_client.get(f"/items/{item.pk}/").status_code == 404

@@ -117,3 +117,22 @@ def test_hostile_posts_render_as_text_and_run_nothing(new_page, live_server, wor
     assert "<b>D</b>" in page.inner_text(".post header")
     screenshot(page, "item-hostile-post")
     assert not page.errors
+
+
+def test_routing_from_triage_updates_the_page_in_place(new_page, live_server, world):
+    item = FeedbackItem.objects.create(
+        source=world["target"].item.source, external_id="e2e-triage", body="Hmm", state="triage"
+    )
+    page = new_page()
+    login(page, live_server, "sam")
+    page.goto(f"{live_server.url}/items/{item.pk}/")
+    assert page.inner_text("#item-state") == "state: Triage"
+    assert page.inner_text("#nav-queues a[href='/triage/'] .count") == "1"
+    page.check("form.triage-route input[value=product]")
+    page.click("form.triage-route button[type=submit]")
+    page.wait_for_selector("#item-state:has-text('Routed')")
+    assert page.locator("form.triage-route").count() == 0
+    assert page.inner_text("#nav-queues a[href='/triage/'] .count") == "0"
+    assert "routed to Product" in page.inner_text(".timeline")
+    screenshot(page, "item-after-triage-route")
+    assert not page.errors
