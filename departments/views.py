@@ -94,12 +94,16 @@ def _parse_query(query: str):
 
 @login_required
 def home(request):
-    """Agents land on their department's queue; people in no department see why."""
-    departments = list(departments_for(request.user))
+    """Agents land on their department's queue; staff in no department (an admin who works
+    across departments) on the shared triage inbox; other people in no department see why."""
     mine = user_department_ids(request.user)
-    first = next((d for d in departments if d.pk in mine), departments[0] if departments else None)
+    first = next((d for d in departments_for(request.user) if d.pk in mine), None)
     if first is not None:
         return redirect("departments:queue", slug=first.slug)
+    if request.user.is_staff:
+        # Not the alphabetically first queue (HR, a sealed one): the inbox every department
+        # shares is where a cross-department admin's work starts.
+        return redirect("departments:triage")
     return render(request, "departments/no_department.html", _nav(request))
 
 
@@ -218,7 +222,16 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
             if case.can_act
             else []
         )
-    scores = sorted(item_scores(user, item).items(), key=lambda kv: -kv[1])
+    departments = list(Department.objects.order_by("name"))
+    # Scores are keyed by slug; show the department's own name ("HR", not "Hr").
+    names = {d.slug: d.name for d in departments}
+    scores = sorted(
+        (
+            (names.get(label, label.capitalize()), score)
+            for label, score in item_scores(user, item).items()
+        ),
+        key=lambda kv: -kv[1],
+    )
     return {
         "item": item,
         "cases": cases,
@@ -226,7 +239,7 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
         "timeline": item_timeline(user, item),
         "scores": scores,
         "other_posts": author_other_posts(user, item),
-        "departments": Department.objects.order_by("name"),
+        "departments": departments,
         "error": error,
         "dismiss_reasons": services.DISMISS_REASONS,
         # Someone in several departments files a note in one of them (a sealed one keeps

@@ -104,6 +104,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# A page in the app's style saying how long the lockout lasts (axes' own is bare text).
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 # Only the app's own script files may run: no inline scripts, no CDNs. Inline style
 # attributes stay allowed for department colours.

@@ -263,3 +263,64 @@ def test_routing_from_triage_to_a_sealed_department_only_leaves_the_page(alice_c
     )
     assert response.status_code == 200 and response["HX-Redirect"] == "/"
     assert alice_client.get(f"/items/{item.pk}/").status_code == 404
+
+
+def test_an_admin_in_no_department_lands_on_the_triage_inbox(client, charlie):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/triage/"
+    client.force_login(charlie)  # no department, not staff: told why
+    assert "not a member of any department" in client.get("/").content.decode()
+
+
+def test_scores_name_departments_as_they_are_spelled(client, hana):
+    case = make_case("hr")
+    FeedbackItem.objects.filter(pk=case.item_id).update(scores={"hr": 0.9, "noise": 0.1})
+    client.force_login(hana)
+    html = client.get(f"/items/{case.item_id}/").content.decode()
+    scores = html.split('<table class="scores">')[1].split("</table>")[0]
+    assert "<th>HR</th>" in scores and "<th>Noise</th>" in scores
+
+
+def test_words_that_pushed_it_leave_out_function_words_and_punctuation(alice_client):
+    terms = [["hiring", 0.8], ["my", 0.5], ["?", 0.4], ["hiring ?", 0.2], ["night shift", 0.1]]
+    case = make_case("support", explanation={"terms": terms})
+    html = alice_client.get(f"/items/{case.item_id}/").content.decode()
+    why = html.split('<p class="why">')[1].split("</p>")[0]
+    assert "<mark>hiring</mark>, <mark>night shift</mark>" in why
+    assert "<mark>my</mark>" not in why and "<mark>?</mark>" not in why
+    case.refresh_from_db()
+    assert case.explanation["terms"] == terms  # stored as the model gave them
+
+
+def test_pages_link_a_favicon(client):
+    html = client.get("/login/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html
+
+
+def test_forbidden_is_a_page_of_the_app(alice_client):
+    response = alice_client.get("/dashboards/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert 'class="topbar"' in html and "You can’t open this page" in html
+
+
+def test_the_lockout_page_says_how_long_it_lasts(client, alice, settings):
+    from datetime import timedelta
+
+    settings.AXES_COOLOFF_TIME = timedelta(minutes=15)
+    for _ in range(5):
+        client.post("/login/", {"username": "alice", "password": "wrong"})
+    response = client.post("/login/", {"username": "alice", "password": "wrong"})
+    html = response.content.decode()
+    assert response.status_code == 429 and 'class="topbar"' in html
+    assert "locked for 15\xa0minutes" in html and "<strong>alice</strong>" in html
+
+
+def test_an_unknown_item_is_a_page_of_the_app_without_debug(alice_client):
+    response = alice_client.get("/items/999999/")
+    assert response.status_code == 404
+    assert (
+        'class="topbar"' in response.content.decode()
+        and "Nothing here" in response.content.decode()
+    )

@@ -1,0 +1,49 @@
+"""Template filters of the workspace pages."""
+
+from datetime import UTC, datetime, timedelta
+
+from django import template
+from django.utils.timesince import timesince
+
+register = template.Library()
+
+# Function words the classifier may weigh (it sees every token) but that explain nothing to
+# a person reading why a case was routed. The languages the posts mostly come in.
+STOPWORDS = frozenset(
+    """
+    a about after all also am an and any are as at be been but by can could did do does for
+    from had has have he her him his how i if in into is it its just me more most my no not
+    of on or our out over she so some than that the their them then there these they this
+    those to too up us very was we were what when where which who why will with would you
+    your yours
+    aber als am an auch auf aus bei bin bis das dass dem den der des die du ein eine einen
+    er es für hat ich ihr im in ist ja mein meine mich mir mit nicht noch nur oder sich sie
+    sind und uns von war was wie wir zu zum zur
+    au avec ce de des du elle en est et il je la le les ma mais me mes mon ne nous on ou par
+    pas pour qui que sa se son sur un une vous
+    al con de del el en es la las lo los me mi mis no por que se su un una y yo
+    """.split()  # noqa: SIM905 - a list literal of 200 quoted words reads worse
+)
+
+
+@register.filter
+def telling_terms(terms) -> list[str]:
+    """The words that pushed a case, as a person should read them: a stored explanation's
+    `[term, weight]` pairs without punctuation and function words ("my", "?"), each once
+    ("hiring ?" is "hiring" again). The stored explanation keeps every term."""
+    shown: list[str] = []
+    for entry in terms or []:
+        words = [w for w in str(entry[0]).split() if any(ch.isalnum() for ch in w)]
+        if not words or all(w.lower() in STOPWORDS for w in words):
+            continue
+        phrase = " ".join(words)
+        if phrase.lower() not in {s.lower() for s in shown}:
+            shown.append(phrase)
+    return shown
+
+
+@register.filter
+def duration(delta: timedelta) -> str:
+    """A timedelta in words: "15 minutes", "1 hour"."""
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    return timesince(start, start + delta)
