@@ -266,7 +266,6 @@ MATRIX = [
     Row("api:stats", "GET", "/api/v1/stats/", API_READ),
     Row("api:schema", "GET", "/api/v1/schema/", PUBLIC),
     Row("api:docs", "GET", "/api/v1/docs/", PUBLIC),
-    Row("api:redoc", "GET", "/api/v1/redoc/", PUBLIC),
     # --- API: cases ------------------------------------------------------------------------
     Row("api:case-list", "GET", "/api/v1/cases/", API_READ),
     Row("api:case-detail", "GET", "/api/v1/cases/{support_case}/", API_READ_SUPPORT),
