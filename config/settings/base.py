@@ -346,6 +346,8 @@ CLASSIFIER_DEFAULT_ARTIFACT = BASE_DIR / "routing" / "artifacts" / "default.npz"
 # Posts the model is not sure about are also read by the sentence encoder (multilingual-e5-
 # small) and the two opinions averaged: better routing (docs/classifier.md) at ~15-36 such
 # posts/s per worker thread instead of thousands, so off by default.
+# seed_demo saves the demo's logins and API key here; `make run` prints it last.
+DEMO_CREDENTIALS_FILE = BASE_DIR / ".run" / "demo-credentials.txt"
 ROUTING_CASCADE = env.bool("ROUTING_CASCADE", default=False)
 # A post no department is sure of goes to a sealed department's own triage (not the shared
 # inbox every department reads) when that department's score is at least this.

@@ -1,6 +1,8 @@
 """Test settings: the real local PostgreSQL and Redis, isolated from development data."""
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
@@ -24,3 +26,5 @@ OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True  # test receivers and feed servers liste
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES["default"]["KEY_PREFIX"] = "switchboard-test"  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+# The demo seed's tests must not overwrite a developer's .run/demo-credentials.txt.
+DEMO_CREDENTIALS_FILE = Path(tempfile.gettempdir()) / "switchboard-test-demo-credentials.txt"

@@ -7,6 +7,7 @@ only resets the demo password and replaces the demo API key.
 
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -561,8 +562,17 @@ class Command(BaseCommand):
             help="Leave the posts for the Celery worker instead of routing them here.",
         )
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+        parser.add_argument(
+            "--credentials-file",
+            default=str(settings.DEMO_CREDENTIALS_FILE),
+            help="Where to save the logins, the API key and a curl command (default: "
+            "DEMO_CREDENTIALS_FILE, .run/demo-credentials.txt; `make run` prints it once the "
+            "servers are up). Empty: none.",
+        )
 
-    def handle(self, *args, password: str, no_route: bool, force: bool, **options):
+    def handle(
+        self, *args, password: str, no_route: bool, force: bool, credentials_file: str, **options
+    ):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "DEBUG is off, so this looks like a real deployment. seed_demo creates a "
@@ -572,7 +582,7 @@ class Command(BaseCommand):
         if not password:
             raise CommandError("--password may not be empty.")
 
-        self._users(password)
+        logins = self._users(password)
         self._rules()
         sources = self._sources()
         item_ids = self._posts(sources)
@@ -586,7 +596,12 @@ class Command(BaseCommand):
             )
         else:
             self._route(item_ids)
-        self._api_key(sources[API_KEY_SOURCE])
+        raw = self._api_key(sources[API_KEY_SOURCE])
+        if credentials_file:
+            _credentials_save(
+                Path(credentials_file), logins, password, raw, sources[API_KEY_SOURCE].slug
+            )
+            self.stdout.write(f"Logins, API key and a curl command saved to {credentials_file}.")
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -614,7 +629,7 @@ class Command(BaseCommand):
 
     # --- users ---------------------------------------------------------------------------
 
-    def _users(self, password: str) -> None:
+    def _users(self, password: str) -> list[tuple[str, str, str]]:
         User = get_user_model()
         # One hash for every demo user: the password is public anyway, and a PBKDF2 hash
         # costs about half a second each on these machines.
@@ -661,6 +676,7 @@ class Command(BaseCommand):
         for username, dept_name, role in rows:
             self.stdout.write(f"  {username:<{width}}{dept_name:<{dwidth}}{role}")
         self.stdout.write(f"  password for all of them: {password}")
+        return rows
 
     # --- sources and posts ---------------------------------------------------------------
 
@@ -758,7 +774,7 @@ class Command(BaseCommand):
 
     # --- API key -------------------------------------------------------------------------
 
-    def _api_key(self, source: Source) -> None:
+    def _api_key(self, source: Source) -> str:
         revoked = 0
         for key in ApiKey.objects.filter(name=API_KEY_NAME, revoked_at=None):
             apikey_revoke(key=key)
@@ -771,12 +787,36 @@ class Command(BaseCommand):
             f"{', '.join(key.scopes)}{note}):"
         )
         self.stdout.write(f"  {raw}")
-        self.stdout.write("Try it (with `manage.py runserver` running):")
-        self.stdout.write(
-            f"  curl -X POST {API_URL} \\\n"
-            f'    -H "Authorization: Bearer {raw}" \\\n'
-            '    -H "Content-Type: application/json" \\\n'
-            '    -d \'{"external_id": "curl-1", "author": {"handle": "curl-tester"}, '
-            '"body": "The app crashes when I open my order history."}\''
-        )
-        self.stdout.write("Then log in at http://127.0.0.1:8000/ as e.g. support-agent.")
+        return raw
+
+
+def _curl(raw_key: str) -> str:
+    return (
+        f"curl -X POST {API_URL} \\\n"
+        f'  -H "Authorization: Bearer {raw_key}" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        '  -d \'{"external_id": "curl-1", "author": {"handle": "curl-tester"}, '
+        '"body": "The app crashes when I open my order history."}\''
+    )
+
+
+def _credentials_save(path: Path, logins, password: str, raw_key: str, source: str) -> None:
+    """The first screen's facts, in a file (git-ignored under .run/): `make run` prints it
+    after the servers' start-up lines, so nothing buries it."""
+    width = max(len(u) for u, _, _ in logins) + 2
+    lines = [
+        "Switchboard demo is up: http://127.0.0.1:8000/",
+        "",
+        f"Log in with password {password!r} as:",
+        *(f"  {u:<{width}}{d} {r}" for u, d, r in logins),
+        "",
+        f"API key (source {source}, scopes ingest, read):",
+        f"  {raw_key}",
+        "",
+        "Post a piece of feedback:",
+        _curl(raw_key),
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
