@@ -47,3 +47,21 @@ def duration(delta: timedelta) -> str:
     """A timedelta in words: "15 minutes", "1 hour"."""
     start = datetime(2000, 1, 1, tzinfo=UTC)
     return timesince(start, start + delta)
+
+
+@register.filter
+def hours_human(hours) -> str:
+    """A duration given in hours as people read it: "45 m", "1 h 12 m", "3 d 4 h"; "—"
+    when there is none. (Dashboards compute in hours; 0.04 h means "2 m" to a reader.)"""
+    if hours is None or hours == "":
+        return "—"
+    minutes = round(float(hours) * 60)
+    if minutes < 1:
+        return "< 1 m"
+    days, rest = divmod(minutes, 24 * 60)
+    h, m = divmod(rest, 60)
+    if days:
+        return f"{days} d {h} h" if h else f"{days} d"
+    if h:
+        return f"{h} h {m} m" if m else f"{h} h"
+    return f"{m} m"

@@ -361,3 +361,13 @@ def test_pages_drill_down_and_export(client, manager, alice):
     assert rows[1][0] == str(case.pk) and rows[1][-1].startswith("'=")  # formula neutralized
     client.force_login(alice)
     assert client.get("/dashboards/").status_code == 403  # agents do not get dashboards
+
+
+@pytest.mark.parametrize(
+    ("hours", "shown"),
+    [(None, "—"), (0.004, "< 1 m"), (0.04, "2 m"), (1.2, "1 h 12 m"), (2, "2 h"), (76, "3 d 4 h")],
+)
+def test_durations_read_as_people_say_them(hours, shown):
+    from departments.templatetags.workspace import hours_human
+
+    assert hours_human(hours) == shown
