@@ -346,7 +346,7 @@ def test_steady_traffic_raises_no_spike(manager):
     assert not Spike.objects.exists() and mail.outbox == []
 
 
-def test_a_wave_over_steady_history_fires_and_says_why(manager):
+def test_a_wave_over_steady_history_fires_and_says_why(client, manager):
     now = plant_hourly("support", per_hour=3, hours=7 * 24)
     source = FeedbackItem.objects.first().source
     plant_burst("support", 40, now + timedelta(minutes=5), body="checkout broken", source=source)
@@ -358,6 +358,8 @@ def test_a_wave_over_steady_history_fires_and_says_why(manager):
     [message] = [m for m in mail.outbox if "department support" in m.subject]
     assert why in message.subject and why in message.body
     assert message.to == ["mona@example.com"]
+    client.force_login(manager)
+    assert why in client.get("/dashboards/support/").content.decode()
 
 
 def test_a_fresh_install_records_and_sends_nothing(manager, source):
