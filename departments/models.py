@@ -329,6 +329,15 @@ class Spike(models.Model):
     def __str__(self) -> str:
         return f"spike {self.dimension}={self.key} at {self.hour:%Y-%m-%d %H:00}"
 
+    @property
+    def reason(self) -> str:
+        """Why it fired: "42 posts this hour against about 3 expected (z 9.1)"."""
+        posts = "post" if self.count == 1 else "posts"
+        return (
+            f"{self.count} {posts} this hour against about {round(self.baseline, 1):g} "
+            f"expected (z {self.zscore:.1f})"
+        )
+
 
 class ThemeSnapshot(models.Model):
     """Terms rising this week against the previous four, per department (or overall),

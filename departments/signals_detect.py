@@ -114,21 +114,49 @@ def themes_refresh(*, now: datetime | None = None) -> int:
 
 # Source and intent spikes are shown and mailed to every manager, so they count only the
 # items anyone may see; a sealed department's own hours are its department spike.
-_HOURLY = {
-    "department": """SELECT d.slug, date_trunc('hour', c.created_at), count(*)
-                     FROM departments_case c JOIN departments_department d
-                       ON d.id = c.department_id
-                     WHERE c.created_at >= %(since)s GROUP BY 1, 2""",
-    # _NOT_SEALED_ONLY is a constant of this module: nothing from outside enters the text.
-    "source": f"""SELECT s.slug, date_trunc('hour', i.received_at), count(*)
-                 FROM feedback_feedbackitem i JOIN feedback_source s ON s.id = i.source_id
-                 WHERE i.received_at >= %(since)s AND {_NOT_SEALED_ONLY}
-                 GROUP BY 1, 2""",  # noqa: S608
-    "intent": f"""SELECT intent, date_trunc('hour', i.received_at), count(*)
-                 FROM feedback_feedbackitem i, unnest(i.intents) AS intent
-                 WHERE i.received_at >= %(since)s AND {_NOT_SEALED_ONLY}
-                 GROUP BY 1, 2""",  # noqa: S608
+# dimension: (key, timestamp, rows, condition). _NOT_SEALED_ONLY is a constant of this
+# module: nothing from outside enters the query text.
+_SCOPES = {
+    "department": (
+        "d.slug",
+        "c.created_at",
+        "departments_case c JOIN departments_department d ON d.id = c.department_id",
+        "TRUE",
+    ),
+    "source": (
+        "s.slug",
+        "i.received_at",
+        "feedback_feedbackitem i JOIN feedback_source s ON s.id = i.source_id",
+        _NOT_SEALED_ONLY,
+    ),
+    "intent": (
+        "intent",
+        "i.received_at",
+        "feedback_feedbackitem i, unnest(i.intents) AS intent",
+        _NOT_SEALED_ONLY,
+    ),
 }
+# Each scope's posts per hour since %(since)s.
+_HOURLY = {
+    dim: f"SELECT {key}, date_trunc('hour', {ts}), count(*) FROM {rows}"  # noqa: S608
+    f" WHERE {ts} >= %(since)s AND {cond} GROUP BY 1, 2"
+    for dim, (key, ts, rows, cond) in _SCOPES.items()
+}
+# Each scope's first post ever: where its history starts.
+_FIRST = {
+    dim: f"SELECT {key}, min({ts}) FROM {rows} WHERE {cond} GROUP BY 1"  # noqa: S608
+    for dim, (key, ts, rows, cond) in _SCOPES.items()
+}
+
+
+def has_history(first: datetime | None, hour: datetime, *, min_hours: int) -> bool:
+    """Whether a scope whose first post came at `first` may be scored for `hour`: its first
+    post is at least `min_hours` before the hour begins. Before that the scope has no usual
+    level to stand above (a fresh install, a new source or intent, a department's first
+    days), so it makes no spike. `min_hours` 0 scores every scope."""
+    if min_hours <= 0:
+        return True
+    return first is not None and first <= hour - timedelta(hours=min_hours)
 
 
 def spike_score(count: int, history: list[int]) -> tuple[float, float]:
@@ -149,7 +177,11 @@ def is_spike(count: int, mean: float, z: float) -> bool:
 
 def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
     """Score the current and the last complete hour of every department, source and intent
-    against the week before; record new spikes and notify the managers concerned."""
+    against the week before; record new spikes and notify the managers concerned.
+
+    A scope is scored for an hour only once it has SPIKE_MIN_HISTORY_HOURS of history
+    before that hour (see has_history), so an empty store or a fresh install, however
+    many posts its first hour brings, records and sends nothing."""
     now = now or timezone.now()
     current = now.replace(minute=0, second=0, microsecond=0)
     since = current - timedelta(hours=BASELINE_HOURS + 1)
@@ -160,6 +192,7 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
         t.scope: set(t.vocabulary)
         for t in ThemeSnapshot.objects.exclude(scope__in=sealed | {"all"})
     }
+    min_hours = settings.SPIKE_MIN_HISTORY_HOURS
     found: list[Spike] = []
     for dimension, sql in _HOURLY.items():
         series: dict[str, dict[datetime, int]] = defaultdict(dict)
@@ -167,8 +200,14 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
             cursor.execute(sql, {"since": since})
             for key, hour, count in cursor.fetchall():
                 series[key][hour] = count
+            first: dict[str, datetime] = {}
+            if series and min_hours > 0:
+                cursor.execute(_FIRST[dimension])
+                first = dict(cursor.fetchall())
         for key, counts in series.items():
             for hour in (current, current - timedelta(hours=1)):
+                if not has_history(first.get(key), hour, min_hours=min_hours):
+                    continue
                 history = [
                     counts.get(hour - timedelta(hours=h), 0) for h in range(1, BASELINE_HOURS + 1)
                 ]
@@ -255,14 +294,12 @@ def _notify(spike: Spike, *, sealed: set[str]) -> None:
     if spike.dimension != Spike.Dimension.DEPARTMENT and not slugs:
         # Source and intent spikes count only items everyone may see (see _HOURLY).
         managers = Membership.objects.filter(role="manager").select_related("user", "department")
-    subject = (
-        f"[Switchboard] Spike: {spike.count} posts in an hour for {spike.dimension} "
-        f"{spike.key} (usually {spike.baseline:.1f})"
-    )
+    subject = f"[Switchboard] Spike for {spike.dimension} {spike.key}: {spike.reason}"
     body = (
-        f"{spike.count} posts arrived between {spike.hour:%Y-%m-%d %H:00} and "
-        f"{spike.hour + timedelta(hours=1):%H:00} UTC for {spike.dimension} '{spike.key}', "
-        f"against {spike.baseline:.1f} in a usual hour.\nWords: {', '.join(spike.terms)}\n"
+        f"Spike for {spike.dimension} '{spike.key}' between {spike.hour:%Y-%m-%d %H:00} and "
+        f"{spike.hour + timedelta(hours=1):%H:00} UTC: {spike.reason}.\n"
+        f"Expected is the mean of the {BASELINE_HOURS} hours before; z is how many spreads "
+        f"above it the hour stands.\nWords: {', '.join(spike.terms)}\n"
     )
     recipients = sorted({m.user.email for m in managers if m.user.email})
     if recipients:

@@ -271,6 +271,9 @@ CELERY_IMPORTS = ["config.health", "config.metrics"]
 ROUTING_SWEEP_AFTER = timedelta(seconds=env.int("ROUTING_SWEEP_AFTER_SECONDS", default=60))
 ROUTING_SWEEP_EVERY = env.float("ROUTING_SWEEP_EVERY_SECONDS", default=30.0)
 ROUTING_BATCH_SIZE = env.int("ROUTING_BATCH_SIZE", default=200)
+# A scope (a department, source or intent) raises no spike until its first post is this
+# many hours older than the hour scored: before that it has no usual level (a fresh install).
+SPIKE_MIN_HISTORY_HOURS = env.int("SPIKE_MIN_HISTORY_HOURS", default=72)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-unrouted-items": {

@@ -271,6 +271,9 @@ def test_hr_spike_concerns_hr_alone(manager, harriet, subscriptions, monkeypatch
 
 def test_source_spike_counts_only_items_others_may_see(manager, harriet, source):
     at = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(minutes=2)
+    # A post each four days ago: support, HR and the web source have a history to stand on.
+    for slug in ("support", "hr"):
+        plant_burst(slug, 1, at - 100 * H, body="an older post", source=source)
     plant_burst("support", 12, at, body="The promo code is refused", source=source)
     plant_burst("hr", 20, at, body="Harassment grievance against my lead", source=source)
     found = {(s.dimension, s.key): s for s in spikes_detect(now=at + timedelta(minutes=20))}
@@ -337,8 +340,52 @@ def test_support_manager_numbers_ignore_hr_only_data(manager, harriet, source, o
 
 def test_steady_traffic_raises_no_spike(manager):
     now = plant_hourly("support", per_hour=3, hours=7 * 24 + 1)
+    source = FeedbackItem.objects.first().source
+    plant_burst("support", 3, now + timedelta(minutes=5), body="usual question", source=source)
     assert spikes_detect(now=now + timedelta(minutes=30)) == []
-    assert not Spike.objects.exists()
+    assert not Spike.objects.exists() and mail.outbox == []
+
+
+def test_a_wave_over_steady_history_fires_and_says_why(client, manager):
+    now = plant_hourly("support", per_hour=3, hours=7 * 24)
+    source = FeedbackItem.objects.first().source
+    plant_burst("support", 40, now + timedelta(minutes=5), body="checkout broken", source=source)
+    found = {(s.dimension, s.key): s for s in spikes_detect(now=now + timedelta(minutes=30))}
+    spike = found[("department", "support")]
+    assert (spike.count, spike.baseline) == (40, pytest.approx(3.0))
+    why = f"40 posts this hour against about 3 expected (z {spike.zscore:.1f})"
+    assert spike.reason == why
+    [message] = [m for m in mail.outbox if "department support" in m.subject]
+    assert why in message.subject and why in message.body
+    assert message.to == ["mona@example.com"]
+    client.force_login(manager)
+    assert why in client.get("/dashboards/support/").content.decode()
+
+
+def test_a_fresh_install_records_and_sends_nothing(manager, source):
+    assert spikes_detect() == []  # an empty store
+    at = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(minutes=3)
+    # The demo's seed: dozens of posts within one minute, in one hour of a store with no past.
+    plant_burst("support", 54, at, body="my parcel is late", source=source, intents=["complaint"])
+    plant_burst(None, 20, at, body="unclear post", source=source, intents=["question"])
+    assert spikes_detect(now=at + timedelta(minutes=10)) == []
+    assert spikes_detect(now=at + timedelta(minutes=70)) == []  # the next hour, too
+    assert not Spike.objects.exists() and mail.outbox == []
+
+
+def test_a_scope_needs_its_minimum_history(manager, source, settings):
+    settings.SPIKE_MIN_HISTORY_HOURS = 72
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    plant_burst("support", 1, hour - 71 * H, body="first post", source=source)
+    plant_burst("support", 30, hour + timedelta(minutes=2), body="wave", source=source)
+    assert spikes_detect(now=hour + timedelta(minutes=20)) == []
+    plant_burst("support", 1, hour - 72 * H, body="a post a day earlier", source=source)
+    found = spikes_detect(now=hour + timedelta(minutes=20))
+    assert {(s.dimension, s.key) for s in found} == {("department", "support"), ("source", "web")}
+    settings.SPIKE_MIN_HISTORY_HOURS = 0  # no minimum: the old behaviour
+    Spike.objects.all().delete()
+    plant_burst("product", 12, hour + timedelta(minutes=4), body="new", source=source)
+    assert ("department", "product") in {(s.dimension, s.key) for s in spikes_detect(now=hour)}
 
 
 def test_pages_drill_down_and_export(client, manager, alice):
