@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case as CaseWhen
 from django.db.models import Count, IntegerField, Value, When
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -68,8 +68,11 @@ def _nav(request) -> dict:
         base = Case.objects.visible_to(user)
         if view.department:
             base = base.filter(department=view.department)
-        data = dict(_parse_query(view.query))
-        data.setdefault("status", list(Case.OPEN_STATUSES))
+        # A QueryDict, as the queue reads it: a dict of lists would hand each filter a list
+        # ("since=" from a live search's query broke the date field).
+        data = QueryDict(view.query, mutable=True)
+        if "status" not in data:
+            data.setlist("status", list(Case.OPEN_STATUSES))
         view.count, view.more = capped_count(
             CaseFilter(data, queryset=base, request=request).qs, cap=999
         )
@@ -84,12 +87,6 @@ def _nav(request) -> dict:
         "nav_sealed_triage": _sealed_triage_counts(user),
         "saved_views": views,
     }
-
-
-def _parse_query(query: str):
-    from django.http import QueryDict
-
-    return QueryDict(query).lists()
 
 
 @login_required
@@ -133,7 +130,11 @@ def queue(request, slug: str):
     if filterset.form.cleaned_data.get("q") if filterset.is_valid() else False:
         # Counting every match of a common search word costs far more than the page itself
         # (a full-text hit list of 100,000+ posts): searches show no total.
-        total, more = None, False
+        # Unless the matches fit on the pages seen so far: then the rows are the count.
+        if has_next:
+            total, more = page * PAGE_SIZE, True
+        else:
+            total, more = (page - 1) * PAGE_SIZE + len(cases), False
     else:
         total, more = capped_count(rows, cap=1000)
     viewers = presence_many(item_ids=[c.item_id for c in cases], user=request.user)
@@ -157,7 +158,9 @@ def queue(request, slug: str):
         "departments": Department.objects.order_by("name"),
     }
     if request.htmx and request.htmx.target == "queue-rows":
-        return render(request, "departments/queue.html#rows", context)
+        # The rows, and out of band the header's count and the query the "Save view" and
+        # bulk forms send: both must follow the rows shown.
+        return render(request, "departments/_queue_rows.html", context)
     return render(request, "departments/queue.html", {**context, **_nav(request)})
 
 

@@ -57,6 +57,26 @@ def test_queue_htmx_request_gets_only_the_rows(alice_client):
     assert 'id="queue-rows"' in html and "<html" not in html
 
 
+def test_queue_htmx_rows_bring_the_count_and_query_out_of_band(alice_client):
+    make_case("support", body="My parcel is late")
+    make_case("support", body="Refund for a broken blender")
+    response = alice_client.get(
+        "/queue/support/?q=parcel&since=", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="queue-rows"
+    )
+    html = response.content.decode()
+    assert '<span class="count" id="queue-count" hx-swap-oob="true">1 case</span>' in html
+    for form in ("save-view-query", "bulk-query"):
+        assert f'value="q=parcel&amp;since=" id="{form}" hx-swap-oob="true"' in html
+
+
+def test_saved_view_with_an_empty_date_filter_counts(alice_client, alice):
+    # A live search's query carries every field, empty ones too ("since=").
+    make_case("support", body="My parcel is late")
+    SavedView.objects.create(user=alice, name="Parcels", query="q=parcel&since=&until=")
+    html = alice_client.get("/queue/support/").content.decode()
+    assert "Parcels" in html and '<span class="count">1</span>' in html
+
+
 def test_agent_cannot_open_another_departments_queue(alice_client):
     assert alice_client.get("/queue/product/").status_code == 404
 
