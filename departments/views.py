@@ -6,6 +6,8 @@ fragment it changed and a plain request with a redirect, so everything also work
 JavaScript.
 """
 
+from urllib.parse import urlencode, urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -13,7 +15,7 @@ from django.db.models import Case as CaseWhen
 from django.db.models import Count, IntegerField, Value, When
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -52,9 +54,9 @@ PRIORITY_RANK = CaseWhen(
 )
 
 
-def _page_number(request) -> int:
+def _page_number(params) -> int:
     try:
-        return max(1, min(MAX_PAGE, int(request.GET.get("page", 1))))
+        return max(1, min(MAX_PAGE, int(params.get("page", 1))))
     except ValueError:
         return 1
 
@@ -104,10 +106,10 @@ def home(request):
     return render(request, "departments/no_department.html", _nav(request))
 
 
-@login_required
-def queue(request, slug: str):
-    department = get_object_or_404(departments_for(request.user), slug=slug)
-    data = request.GET.copy()
+def _queue_rows(request, department: Department, params):
+    """A queue's filter and its rows in order, from the queue's query string: the queue
+    page and the item page's previous / next links read the same list."""
+    data = params.copy()
     if "status" not in data:
         data.setlist("status", list(Case.OPEN_STATUSES))
     base = (
@@ -116,14 +118,20 @@ def queue(request, slug: str):
         .select_related("item", "item__source", "item__author", "assignee")
     )
     filterset = CaseFilter(data, queryset=base, request=request)
-    sort = request.GET.get("sort", "newest")
+    sort = params.get("sort", "newest")
     if sort not in SORTS:
         sort = "newest"
     rows = filterset.qs if filterset.is_valid() else base.none()
     if sort == "priority":
         rows = rows.annotate(priority_rank=PRIORITY_RANK)
-    rows = rows.order_by(*SORTS[sort])
-    page = _page_number(request)
+    return filterset, rows.order_by(*SORTS[sort]), sort
+
+
+@login_required
+def queue(request, slug: str):
+    department = get_object_or_404(departments_for(request.user), slug=slug)
+    filterset, rows, sort = _queue_rows(request, department, request.GET)
+    page = _page_number(request.GET)
     cases = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
     has_next = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]
@@ -153,6 +161,8 @@ def queue(request, slug: str):
         "total": total,
         "total_more": more,
         "query": query.urlencode(),
+        # Item links name the queue (this very list) they were opened from.
+        "item_from": urlencode({"from": request.get_full_path()}),
         "can_act": can_act_on(request.user, Case(department=department)),
         "teammates": Membership.objects.filter(department=department).select_related("user"),
         "departments": Department.objects.order_by("name"),
@@ -181,7 +191,7 @@ def triage(request):
     data.setdefault("state", FeedbackItem.State.TRIAGE)
     filterset = FeedbackItemFilter(data, queryset=base, request=request)
     rows = (filterset.qs if filterset.is_valid() else base.none()).order_by("-received_at", "-pk")
-    page = _page_number(request)
+    page = _page_number(request.GET)
     items = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
     context = {
         "items": items[:PAGE_SIZE],
@@ -255,6 +265,46 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
     }
 
 
+def _queue_neighbours(request, item: FeedbackItem) -> dict:
+    """The item page opened from a queue (?from=/queue/<slug>/?<query>): the queue's link
+    and its previous and next items, read through the same filter and order as the queue,
+    within the page the item was on (one row either side). Nothing if the item has left
+    that list or `from` is not a queue this user works."""
+    source = urlsplit(request.GET.get("from", ""))
+    if source.scheme or source.netloc:
+        return {}
+    try:
+        match = resolve(source.path)
+    except Resolver404:
+        return {}
+    if match.view_name != "departments:queue":
+        return {}
+    department = departments_for(request.user).filter(slug=match.kwargs["slug"]).first()
+    if department is None:
+        return {}
+    params = QueryDict(source.query, mutable=True)
+    page = _page_number(params)
+    _, rows, _ = _queue_rows(request, department, params)
+    start = max(0, (page - 1) * PAGE_SIZE - 1)
+    ids = list(rows.values_list("item_id", flat=True)[start : page * PAGE_SIZE + 1])
+    if item.pk not in ids:
+        return {"queue_url": f"{source.path}?{source.query}"}
+    at = ids.index(item.pk)
+
+    def link(index: int) -> str | None:
+        if not 0 <= index < len(ids):
+            return None
+        params["page"] = (start + index) // PAGE_SIZE + 1
+        back = f"{source.path}?{params.urlencode()}"
+        return f"{reverse('departments:item', args=[ids[index]])}?{urlencode({'from': back})}"
+
+    return {
+        "queue_url": f"{source.path}?{source.query}",
+        "prev_url": link(at - 1),
+        "next_url": link(at + 1),
+    }
+
+
 def _visible_items(request):
     return FeedbackItem.objects.visible_to(request.user).select_related("source", "author")
 
@@ -277,7 +327,9 @@ def item_detail(request, pk: int):
         via="page",
     )
     return render(
-        request, "departments/item.html", {**_item_context(request, item), **_nav(request)}
+        request,
+        "departments/item.html",
+        {**_item_context(request, item), **_queue_neighbours(request, item), **_nav(request)},
     )
 
 
@@ -349,10 +401,17 @@ def case_claim(request, pk: int):
             .get(pk=case.pk)
         )
         case.viewers = []
+        # The row's links name the queue it sits in, as the queue page's own rows do.
+        current = request.htmx.current_url_abs_path or ""
         return render(
             request,
             "departments/queue.html#row",
-            {"case": case, "row_error": error, "can_act": True},
+            {
+                "case": case,
+                "row_error": error,
+                "can_act": True,
+                "item_from": urlencode({"from": current}),
+            },
         )
     return _run(request, case, lambda: services.case_claim(case=case, user=request.user))
 

@@ -52,7 +52,33 @@
 
   const onItemPage = () => Boolean(document.querySelector("[data-item-page]"));
 
+  // Fields a shortcut focuses: Enter sends their form (a select or a checkbox has no
+  // implicit submission of its own); the note's textarea keeps Enter for new lines and
+  // sends on Ctrl/Cmd+Enter. requestSubmit(), not submit(): htmx hears the submit event.
+  function submitFromField(event) {
+    const field = event.target;
+    const action = field && field.dataset && field.dataset.action;
+    if (event.key !== "Enter" || !action || !field.form || event.altKey || event.shiftKey) {
+      return false;
+    }
+    if (!["INPUT", "SELECT", "TEXTAREA"].includes(field.tagName)) return false; // buttons click
+    const modified = event.ctrlKey || event.metaKey;
+    if (field.tagName === "TEXTAREA" ? !modified : modified) return false;
+    field.form.requestSubmit();
+    return true;
+  }
+
+  function follow(name) {
+    const link = document.querySelector(`[data-item-nav="${name}"]`);
+    if (link) window.location = link.href;
+    return Boolean(link);
+  }
+
   document.addEventListener("keydown", function (event) {
+    if (submitFromField(event)) {
+      event.preventDefault();
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (typing(event)) {
       if (event.key === "Escape") event.target.blur();
@@ -64,8 +90,11 @@
     else if (key === "/") {
       const search = document.getElementById("id_q");
       if (search) search.focus(); else handled = false;
-    } else if (key === "j") move(1);
-    else if (key === "k") move(-1);
+    } else if (key === "j") {
+      if (onItemPage()) handled = follow("next"); else move(1);
+    } else if (key === "k") {
+      if (onItemPage()) handled = follow("prev"); else move(-1);
+    }
     else if (key === "Enter" && selectedRow()) window.location = selectedRow().dataset.itemUrl;
     else if (key === "c") {
       if (onItemPage()) handled = clickAction("claim");
@@ -74,7 +103,8 @@
         if (claim) claim.click(); else handled = false;
       }
     } else if (key === "a") handled = focusAction("assign");
-    else if (key === "r") handled = focusAction("reroute");
+    // An item still in triage has no case to reroute: r goes to its route-from-triage form.
+    else if (key === "r") handled = focusAction("reroute") || focusAction("route");
     else if (key === "s") handled = focusAction("share");
     else if (key === "e") handled = clickAction("resolve");
     else if (key === "n") handled = focusAction("note");

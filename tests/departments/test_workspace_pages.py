@@ -344,3 +344,16 @@ def test_an_unknown_item_is_a_page_of_the_app_without_debug(alice_client):
         'class="topbar"' in response.content.decode()
         and "Nothing here" in response.content.decode()
     )
+
+
+def test_item_page_neighbours_come_only_from_a_queue_the_user_works(alice_client):
+    older = make_case("support", body="older parcel")
+    newer = make_case("support", body="newer parcel")
+    product = make_case("product", body="product parcel")
+    html = alice_client.get(f"/items/{newer.item_id}/?from=/queue/support/").content.decode()
+    assert f'href="/items/{older.item_id}/?from=%2Fqueue%2Fsupport%2F%3Fpage%3D1"' in html
+    assert 'data-item-nav="prev"' not in html
+    for source in ("https://evil.example/queue/support/", "/queue/product/", "/triage/"):
+        html = alice_client.get(f"/items/{newer.item_id}/", {"from": source}).content.decode()
+        assert "data-item-nav" not in html and "Back to the queue" not in html
+    assert product.pk
