@@ -325,6 +325,8 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="switchboard@localhost")
+# Where emails link to: the scheme and host the workspace is served from, no trailing slash.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=1000)
