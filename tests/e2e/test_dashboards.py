@@ -92,3 +92,24 @@ def test_manager_overview_charts_and_drill_down(new_page, live_server, data):
         page.wait_for_load_state("networkidle")
         screenshot(page, name)
     assert not page.errors
+
+
+def test_stale_dashboard_says_as_of_and_asks_for_a_refresh(new_page, live_server, data):
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    from departments.rollups import REFRESHED_CACHE_KEY
+
+    when = timezone.now() - timedelta(minutes=17)
+    cache.set(REFRESHED_CACHE_KEY, when.isoformat(), None)
+    page = new_page(1440, 900)
+    login(page, live_server)
+    with mock.patch("departments.tasks.refresh_rollups.apply_async") as enqueue:
+        page.goto(f"{live_server.url}/dashboards/")
+        text = page.locator(".as-of").inner_text()
+        assert f"as of {timezone.localtime(when):%H:%M}" in text and "17\xa0minutes ago" in text
+        assert "a refresh has been requested" in text
+        screenshot(page, "dashboard-overview-stale")
+        page.reload()
+    assert enqueue.call_count == 1
