@@ -39,7 +39,12 @@ _NOT_SEALED_ONLY = (
 
 
 def _items_sql(
-    *, department_id: int | None, start: datetime, end: datetime, extra: str = ""
+    *,
+    department_id: int | None,
+    start: datetime,
+    end: datetime,
+    extra: str = "",
+    column: str = "i.search_vector",
 ) -> str:
     """The item query ts_stat runs. Only integers and timestamps we made go into it."""
     where = (
@@ -53,7 +58,7 @@ def _items_sql(
         # Every manager sees the overall terms: leave out the items only a sealed department
         # holds.
         where += f" AND {_NOT_SEALED_ONLY}"
-    return f"SELECT i.search_vector FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
+    return f"SELECT {column} FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
 
 
 def _term_counts(query: str, limit: int = 2000) -> tuple[dict[str, int], int]:
@@ -67,6 +72,34 @@ def _term_counts(query: str, limit: int = 2000) -> tuple[dict[str, int], int]:
             [query, limit],
         )
         return dict(cursor.fetchall()), docs
+
+
+# Each word of the posts with the stem the english configuration indexes it under (the
+# search_vector's stems), counted, for the stems asked about.
+_SURFACE_WORDS = """
+SELECT stem, word, count(*) FROM (
+    SELECT w AS word, (ts_lexize('english_stem', w))[1] AS stem
+    FROM ({items}) i, regexp_split_to_table(lower(i.body), '[^[:alpha:]]+') AS w
+    WHERE length(w) > 2
+) s WHERE stem = ANY(%s) GROUP BY 1, 2
+"""
+
+
+def surface_words(query: str, stems: list[str]) -> dict[str, str]:
+    """Each stem's most frequent written form in the posts of `query` (an _items_sql
+    selecting i.body): 'charg' -> 'charged'. Stems not found keep no entry."""
+    if not stems:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_SURFACE_WORDS.format(items=query), [list(stems)])
+        rows = cursor.fetchall()
+    best: dict[str, tuple] = {}
+    for stem, word, count in rows:
+        # The most frequent; on a tie the shorter, then the first alphabetically.
+        key = (-count, len(word), word)
+        if stem not in best or key < best[stem]:
+            best[stem] = key
+    return {stem: key[2] for stem, key in best.items()}
 
 
 def rising_terms(*, department_id: int | None, now: datetime | None = None) -> tuple[list, list]:
@@ -96,8 +129,17 @@ def rising_terms(*, department_id: int | None, now: datetime | None = None) -> t
                 }
             )
     rising.sort(key=lambda t: (-t["lift"] * math.log1p(t["this_week"]), t["term"]))
+    rising = rising[:THEME_TERMS]
+    # Shown as people wrote them; the stem stays for matching (the vocabulary is stems).
+    words = surface_words(
+        _items_sql(department_id=department_id, start=week_start, end=now, column="i.body"),
+        [t["term"] for t in rising],
+    )
+    for term in rising:
+        term["stem"] = term["term"]
+        term["term"] = words.get(term["stem"], term["stem"])
     vocabulary = [w for w, _ in sorted(before.items(), key=lambda kv: -kv[1])][:VOCABULARY_TERMS]
-    return rising[:THEME_TERMS], vocabulary
+    return rising, vocabulary
 
 
 def themes_refresh(*, now: datetime | None = None) -> int:
