@@ -5,15 +5,19 @@ import csv
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from departments import metrics
 from departments.filters import CaseFilter
 from departments.models import Case, Membership
+from departments.rollups import rollups_as_of, rollups_request_refresh
 from departments.selectors import (
     capped_count,
     cases_visible_to,
@@ -124,6 +128,28 @@ def _links(data, flt) -> None:
         }
 
 
+def _as_of(now=None) -> dict:
+    """How current the rollups behind a page are: 'as of' time, and whether they are older
+    than the refresh interval."""
+    now = now or timezone.now()
+    as_of = rollups_as_of()
+    age = None if as_of is None else (now - as_of).total_seconds()
+    stale = age is None or age > settings.ROLLUPS_REFRESH_EVERY
+    ago = "" if age is None else "just now" if age < 60 else f"{timesince(as_of, now)} ago"
+    return {"as_of": as_of, "as_of_ago": ago, "as_of_stale": stale}
+
+
+def _render_with_rollups(request, template: str, context: dict):
+    """Render a rollup-backed page; when its rollups are stale, ask for a refresh once the
+    response has gone out (the page never waits for it, nor fails with the broker down)."""
+    response = render(request, template, context)
+    if context["as_of_stale"]:
+        as_of = context["as_of"]
+        # Run by HttpResponse.close(), which the server calls after sending the body.
+        response._resource_closers.append(lambda: rollups_request_refresh(as_of))
+    return response
+
+
 @login_required
 def overview(request):
     _require_manager(request.user)
@@ -136,8 +162,9 @@ def overview(request):
         "charts": _chart_data(data, flt),
         "spikes": metrics.spikes_for(request.user),
         "themes": metrics.themes_for("all"),
+        **_as_of(),
     }
-    return render(request, "dashboards/overview.html", context)
+    return _render_with_rollups(request, "dashboards/overview.html", context)
 
 
 @login_required
@@ -159,8 +186,9 @@ def department(request, slug: str):
         "charts": _chart_data(data, flt),
         "spikes": metrics.spikes_for(request.user, department=dept),
         "themes": metrics.themes_for(dept.slug),
+        **_as_of(),
     }
-    return render(request, "dashboards/department.html", context)
+    return _render_with_rollups(request, "dashboards/department.html", context)
 
 
 @login_required

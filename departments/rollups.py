@@ -6,13 +6,23 @@ A beat task refreshes today and yesterday every few minutes; `rebuild_rollups` d
 longer range after an import.
 """
 
+import contextlib
+import logging
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from departments.models import DURATION_BUCKETS, DailyRollup
+
+logger = logging.getLogger(__name__)
+
+REFRESHED_CACHE_KEY = "dashboards:rollups-refreshed-at"
+REFRESH_REQUESTED_CACHE_KEY = "dashboards:rollups-refresh-requested"
 
 _COUNTS = """
 WITH c AS (
@@ -103,7 +113,42 @@ def rollups_refresh(*, start: date, end: date) -> int:
     with transaction.atomic():
         DailyRollup.objects.filter(day__gte=start, day__lte=end).delete()
         DailyRollup.objects.bulk_create(rows.values(), batch_size=2000)
+    if end >= timezone.now().date():
+        # A refresh that reaches today makes the dashboards current, rows written or not.
+        with contextlib.suppress(Exception):
+            cache.set(REFRESHED_CACHE_KEY, params["now"].isoformat(), None)
     return len(rows)
+
+
+def rollups_as_of() -> datetime | None:
+    """When the rollups were last computed up to today: the time the last refresh stored,
+    else the newest row's (the cache was cleared or is down); None before any refresh."""
+    stored = None
+    with contextlib.suppress(Exception):
+        stored = cache.get(REFRESHED_CACHE_KEY)
+    if stored:
+        return datetime.fromisoformat(stored)
+    return DailyRollup.objects.aggregate(newest=Max("computed_at"))["newest"]
+
+
+def rollups_request_refresh(as_of: datetime | None, *, now: datetime | None = None) -> bool:
+    """Enqueue departments.tasks.refresh_rollups when the rollups are older than the
+    refresh interval, at most once per interval across all page views. Never raises:
+    with the broker or the cache down the dashboards still answer."""
+    from departments.tasks import refresh_rollups
+
+    every = settings.ROLLUPS_REFRESH_EVERY
+    now = now or timezone.now()
+    if as_of is not None and (now - as_of).total_seconds() <= every:
+        return False
+    try:
+        if not cache.add(REFRESH_REQUESTED_CACHE_KEY, now.isoformat(), timeout=int(every)):
+            return False
+        refresh_rollups.apply_async(retry=False)
+    except Exception:
+        logger.warning("could not enqueue a rollup refresh", exc_info=True)
+        return False
+    return True
 
 
 def histogram_median(hist: list[int]) -> float | None:

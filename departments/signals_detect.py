@@ -39,7 +39,12 @@ _NOT_SEALED_ONLY = (
 
 
 def _items_sql(
-    *, department_id: int | None, start: datetime, end: datetime, extra: str = ""
+    *,
+    department_id: int | None,
+    start: datetime,
+    end: datetime,
+    extra: str = "",
+    column: str = "i.search_vector",
 ) -> str:
     """The item query ts_stat runs. Only integers and timestamps we made go into it."""
     where = (
@@ -53,7 +58,7 @@ def _items_sql(
         # Every manager sees the overall terms: leave out the items only a sealed department
         # holds.
         where += f" AND {_NOT_SEALED_ONLY}"
-    return f"SELECT i.search_vector FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
+    return f"SELECT {column} FROM feedback_feedbackitem i WHERE {where} {extra}"  # noqa: S608
 
 
 def _term_counts(query: str, limit: int = 2000) -> tuple[dict[str, int], int]:
@@ -67,6 +72,34 @@ def _term_counts(query: str, limit: int = 2000) -> tuple[dict[str, int], int]:
             [query, limit],
         )
         return dict(cursor.fetchall()), docs
+
+
+# Each word of the posts with the stem the english configuration indexes it under (the
+# search_vector's stems), counted, for the stems asked about.
+_SURFACE_WORDS = """
+SELECT stem, word, count(*) FROM (
+    SELECT w AS word, (ts_lexize('english_stem', w))[1] AS stem
+    FROM ({items}) i, regexp_split_to_table(lower(i.body), '[^[:alpha:]]+') AS w
+    WHERE length(w) > 2
+) s WHERE stem = ANY(%s) GROUP BY 1, 2
+"""
+
+
+def surface_words(query: str, stems: list[str]) -> dict[str, str]:
+    """Each stem's most frequent written form in the posts of `query` (an _items_sql
+    selecting i.body): 'charg' -> 'charged'. Stems not found keep no entry."""
+    if not stems:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_SURFACE_WORDS.format(items=query), [list(stems)])
+        rows = cursor.fetchall()
+    best: dict[str, tuple] = {}
+    for stem, word, count in rows:
+        # The most frequent; on a tie the shorter, then the first alphabetically.
+        key = (-count, len(word), word)
+        if stem not in best or key < best[stem]:
+            best[stem] = key
+    return {stem: key[2] for stem, key in best.items()}
 
 
 def rising_terms(*, department_id: int | None, now: datetime | None = None) -> tuple[list, list]:
@@ -96,8 +129,17 @@ def rising_terms(*, department_id: int | None, now: datetime | None = None) -> t
                 }
             )
     rising.sort(key=lambda t: (-t["lift"] * math.log1p(t["this_week"]), t["term"]))
+    rising = rising[:THEME_TERMS]
+    # Shown as people wrote them; the stem stays for matching (the vocabulary is stems).
+    words = surface_words(
+        _items_sql(department_id=department_id, start=week_start, end=now, column="i.body"),
+        [t["term"] for t in rising],
+    )
+    for term in rising:
+        term["stem"] = term["term"]
+        term["term"] = words.get(term["stem"], term["stem"])
     vocabulary = [w for w, _ in sorted(before.items(), key=lambda kv: -kv[1])][:VOCABULARY_TERMS]
-    return rising[:THEME_TERMS], vocabulary
+    return rising, vocabulary
 
 
 def themes_refresh(*, now: datetime | None = None) -> int:
@@ -319,53 +361,95 @@ def _notify(spike: Spike, *, sealed: set[str]) -> None:
     )
 
 
-def digest_send(*, now: datetime | None = None) -> int:
-    """Email each manager their department's last seven days in numbers."""
-    from django.contrib.auth import get_user_model
-    from django.http import QueryDict
+def _pct(value) -> str:
+    return f"{value * 100:.0f}%" if value is not None else "n/a"
 
-    from departments.metrics import DashboardFilter, overview
+
+def _hours(value) -> str:
+    return f"{value} h" if value is not None else "n/a"
+
+
+def digest_context(user, department: Department, *, now: datetime) -> dict | None:
+    """What one manager's weekly digest shows for one department, read as that manager
+    (their visible cases and spikes only); None when they cannot see the department."""
+    from django.http import QueryDict
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    from departments.dashboards import drill_url
+    from departments.metrics import DashboardFilter, overview, spikes_for, themes_for
+    from departments.models import Case
+
+    query = QueryDict(mutable=True)
+    query["since"] = (now - timedelta(days=6)).date().isoformat()
+    query["until"] = now.date().isoformat()
+    query.setlist("department", [str(department.pk)])
+    flt = DashboardFilter.from_query(query)
+    data = overview(user, flt)
+    row = next((d for d in data["departments"] if d["department"].pk == department.pk), None)
+    if row is None:
+        return None
+    site = settings.SITE_URL
+    week = urlencode({"since": query["since"], "until": query["until"]})
+    themes = themes_for(department.slug)
+    return {
+        "department": department,
+        "start": flt.start,
+        "end": flt.end,
+        "row": row,
+        "numbers": [
+            ("New cases", str(row["cases"])),
+            ("Open now", str(row["open"])),
+            ("Oldest open", _hours(row["oldest_open_age_hours"] or 0)),
+            ("First response within SLA", _pct(row["first_response_sla"])),
+            ("Median first response", _hours(row["median_first_response_hours"])),
+            ("Resolution within SLA", _pct(row["resolution_sla"])),
+            ("Median resolution", _hours(row["median_resolution_hours"])),
+            ("Shared with other departments", _pct(row["multi_department_share"])),
+        ],
+        "sentiment": row["sentiment"],
+        "terms": (themes.terms[:8] if themes else []),
+        "spikes": spikes_for(user, department=department)[:10],
+        "dashboard_url": f"{site}{reverse('dashboards:department', args=[department.slug])}?{week}",
+        "overview_url": f"{site}{reverse('dashboards:overview')}?{week}",
+        "open_url": site + drill_url(department=department.slug, status=list(Case.OPEN_STATUSES)),
+    }
+
+
+def digest_message(user, department: Department, *, now: datetime):
+    """The digest as an email with a plain-text body and an HTML alternative."""
+    from django.core.mail import EmailMultiAlternatives
+    from django.template.loader import render_to_string
+
+    context = digest_context(user, department, now=now)
+    if context is None:
+        return None
+    message = EmailMultiAlternatives(
+        f"[Switchboard] {department.name}: your week",
+        render_to_string("email/digest.txt", context),
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+    )
+    message.attach_alternative(render_to_string("email/digest.html", context), "text/html")
+    return message
+
+
+def digest_send(*, now: datetime | None = None) -> int:
+    """Email each manager their department's last seven days: numbers, rising terms,
+    spikes and links into the dashboards."""
+    from django.contrib.auth import get_user_model
 
     now = now or timezone.now()
     sent = 0
     for membership in Membership.objects.filter(role="manager").select_related(
         "user", "department"
     ):
-        user = membership.user
-        if not user.email:
+        if not membership.user.email:
             continue
-        query = QueryDict(mutable=True)
-        query["since"] = (now - timedelta(days=6)).date().isoformat()
-        query["until"] = now.date().isoformat()
-        query.setlist("department", [str(membership.department_id)])
-        flt = DashboardFilter.from_query(query)
-        data = overview(get_user_model().objects.get(pk=user.pk), flt)
-        row = next(
-            (d for d in data["departments"] if d["department"].pk == membership.department_id), None
-        )
-        if row is None:
+        user = get_user_model().objects.get(pk=membership.user_id)
+        message = digest_message(user, membership.department, now=now)
+        if message is None:
             continue
-        pct = lambda v: f"{v * 100:.0f}%" if v is not None else "n/a"  # noqa: E731
-        body = "\n".join(
-            [
-                f"{membership.department.name}, {flt.start:%b %d} to {flt.end:%b %d}",
-                f"New cases: {row['cases']}",
-                f"Open now: {row['open']} (oldest {row['oldest_open_age_hours'] or 0} h)",
-                f"First response within SLA: {pct(row['first_response_sla'])}; "
-                f"median {row['median_first_response_hours'] or 'n/a'} h",
-                f"Resolution within SLA: {pct(row['resolution_sla'])}; "
-                f"median {row['median_resolution_hours'] or 'n/a'} h",
-                f"Sentiment: {row['sentiment']['positive']} positive, "
-                f"{row['sentiment']['neutral']} neutral, {row['sentiment']['negative']} negative",
-                f"Shared with other departments: {pct(row['multi_department_share'])}",
-            ]
-        )
-        send_mail(
-            f"[Switchboard] {membership.department.name}: your week",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [user.email],
-            fail_silently=False,
-        )
+        message.send(fail_silently=False)
         sent += 1
     return sent

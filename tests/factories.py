@@ -48,3 +48,24 @@ def member(user, slug: str, role: str = Membership.Role.AGENT) -> Membership:
     return Membership.objects.create(
         user=user, department=Department.objects.get(slug=slug), role=role
     )
+
+
+def department_spike(slug: str, *, hours_ago: int, terms: list[str]):
+    """A recorded spike for a department: 40 posts in the hour `hours_ago` hours back,
+    against about 3 expected (z 21.4)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from departments.models import Spike
+
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours_ago)
+    return Spike.objects.create(
+        dimension="department",
+        key=slug,
+        hour=hour,
+        count=40,
+        baseline=3.0,
+        zscore=21.4,
+        terms=terms,
+    )

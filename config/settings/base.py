@@ -275,6 +275,10 @@ ROUTING_BATCH_SIZE = env.int("ROUTING_BATCH_SIZE", default=200)
 # many hours older than the hour scored: before that it has no usual level (a fresh install).
 SPIKE_MIN_HISTORY_HOURS = env.int("SPIKE_MIN_HISTORY_HOURS", default=72)
 
+# How often the dashboards' rollups are recomputed; a dashboard that finds them older asks
+# for a refresh (at most once per interval).
+ROLLUPS_REFRESH_EVERY = env.float("ROLLUPS_REFRESH_EVERY_SECONDS", default=300.0)
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-unrouted-items": {
         "task": "routing.tasks.sweep_received",
@@ -286,7 +290,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "refresh-dashboard-rollups": {
         "task": "departments.tasks.refresh_rollups",
-        "schedule": 300.0,
+        "schedule": ROLLUPS_REFRESH_EVERY,
     },
     "refresh-themes": {"task": "departments.tasks.refresh_themes", "schedule": 3600.0},
     "detect-spikes": {"task": "departments.tasks.detect_spikes", "schedule": 600.0},
@@ -325,6 +329,8 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="switchboard@localhost")
+# Where emails link to: the scheme and host the workspace is served from, no trailing slash.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Ingest -----------------------------------------------------------------------------
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=1000)

@@ -418,3 +418,18 @@ def test_durations_read_as_people_say_them(hours, shown):
     from departments.templatetags.workspace import hours_human
 
     assert hours_human(hours) == shown
+
+
+def test_rising_terms_are_shown_as_people_wrote_them(manager):
+    now = timezone.now()
+    bodies = ["I was charged twice", "Charged again!", "my card expired", "card expired, charged"]
+    bodies += ["the code expires today", "charging me twice is wrong"]
+    for n, body in enumerate(bodies):
+        make_case("support", now - timedelta(hours=n + 1), body=body)
+    for n in range(10):  # the weeks before: other words
+        make_case("support", now - timedelta(days=10 + n), body="thanks for the help")
+    themes_refresh()
+    snapshot = ThemeSnapshot.objects.get(scope="support")
+    terms = {t["stem"]: t["term"] for t in snapshot.terms}
+    assert terms["charg"] == "charged" and terms["expir"] == "expired"
+    assert not any(t.endswith(("charg", "expir")) for t in terms.values())

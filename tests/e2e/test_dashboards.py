@@ -92,3 +92,48 @@ def test_manager_overview_charts_and_drill_down(new_page, live_server, data):
         page.wait_for_load_state("networkidle")
         screenshot(page, name)
     assert not page.errors
+
+
+def test_stale_dashboard_says_as_of_and_asks_for_a_refresh(new_page, live_server, data):
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    from departments.rollups import REFRESHED_CACHE_KEY
+
+    when = timezone.now() - timedelta(minutes=17)
+    cache.set(REFRESHED_CACHE_KEY, when.isoformat(), None)
+    page = new_page(1440, 900)
+    login(page, live_server)
+    with mock.patch("departments.tasks.refresh_rollups.apply_async") as enqueue:
+        page.goto(f"{live_server.url}/dashboards/")
+        text = page.locator(".as-of").inner_text()
+        assert f"as of {timezone.localtime(when):%H:%M}" in text and "17\xa0minutes ago" in text
+        assert "a refresh has been requested" in text
+        screenshot(page, "dashboard-overview-stale")
+        page.reload()
+    assert enqueue.call_count == 1
+
+
+def test_rising_terms_read_as_written_words(new_page, live_server, data):
+    from departments.signals_detect import themes_refresh
+
+    source = Source.objects.get(slug="web")
+    now = timezone.now()
+    bodies = [(f"t{n}", "I was charged twice, card expired", 1) for n in range(4)]
+    bodies += [(f"b{n}", "thanks for the help", 10 + n) for n in range(10)]
+    for external_id, body, days in bodies:
+        created = now - timedelta(days=days, minutes=5)
+        item = FeedbackItem.objects.create(
+            source=source, external_id=external_id, body=body, state="routed", received_at=created
+        )
+        Case.objects.create(
+            item=item, department=Department.objects.get(slug="support"), created_at=created
+        )
+    themes_refresh()
+    page = new_page(1440, 900)
+    login(page, live_server)
+    page.goto(f"{live_server.url}/dashboards/support/")
+    tags = page.locator(".themes .tag").all_inner_texts()
+    assert {"charged", "expired"} <= set(tags) and not {"charg", "expir"} & set(tags)
+    screenshot(page, "dashboard-support-themes")
