@@ -78,15 +78,16 @@ def _nav(request) -> dict:
         view.count, view.more = capped_count(
             CaseFilter(data, queryset=base, request=request).qs, cap=999
         )
+    departments = list(departments_for(user))
     return {
-        "nav_departments": departments_for(user),
+        "nav_departments": departments,
         "nav_triage_count": capped_count(
             FeedbackItem.objects.visible_to(user).filter(
                 state=FeedbackItem.State.TRIAGE, triage_department__isnull=True
             ),
             cap=999,
         ),
-        "nav_sealed_triage": _sealed_triage_counts(user),
+        "nav_sealed_triage": _sealed_triage_counts(user, departments),
         "saved_views": views,
     }
 
@@ -204,9 +205,10 @@ def triage(request):
     return render(request, "departments/triage.html", {**context, **_nav(request)})
 
 
-def _sealed_triage_counts(user) -> list[tuple[Department, int]]:
-    """The sealed departments' own triage inboxes this user works, with their sizes."""
-    sealed = [d for d in departments_for(user) if d.sealed]
+def _sealed_triage_counts(user, departments) -> list[tuple[Department, int]]:
+    """The sealed departments' own triage inboxes among `departments` (those the user
+    works), with their sizes."""
+    sealed = [d for d in departments if d.sealed]
     if not sealed:
         return []
     counts = dict(
@@ -321,15 +323,13 @@ def _visible_item_or_none(request, pk: int) -> FeedbackItem | None:
 def item_detail(request, pk: int):
     item = _visible_item(request, pk)
     presence_touch(item_id=item.pk, user=request.user)
-    sealed_access_record(
-        viewer=request.user,
-        cases=Case.objects.visible_to(request.user).filter(item=item),
-        via="page",
-    )
+    context = _item_context(request, item)
+    # The cases the page shows (departments loaded): no second query to log them.
+    sealed_access_record(viewer=request.user, cases=context["cases"], via="page")
     return render(
         request,
         "departments/item.html",
-        {**_item_context(request, item), **_queue_neighbours(request, item), **_nav(request)},
+        {**context, **_queue_neighbours(request, item), **_nav(request)},
     )
 
 
