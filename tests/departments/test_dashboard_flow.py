@@ -1,20 +1,86 @@
 """The manager's picture of the flow: the handoff diagram against the matrix, the triage
 inbox's size and age over time from the rollups, and what spike alerts carry."""
 
+import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
 
 from departments.metrics import triage_history
-from departments.models import Case, CaseEvent, TriageRollup
+from departments.models import Case, CaseEvent, Department, TriageRollup
 from departments.rollups import rollups_refresh
-from departments.services import triage_route
-from tests.departments.test_dashboards import dept, window
+from departments.services import case_reroute, case_share, triage_route
+from tests.departments.test_dashboards import dept, make_case, window
 from tests.factories import FeedbackItemFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db
 H = timedelta(hours=1)
+# The overview's queries with the triage history (one of them) included: a per-day or
+# per-row query would pass it at once.
+QUERY_BUDGET = 16
+
+
+# --- the handoff diagram ---------------------------------------------------------------------
+
+LINK = re.compile(
+    r'<a [^>]*class="flow-link" data-kind="(\w+)" data-from="([\w-]+)" data-to="([\w-]+)"'
+    r' data-count="(\d+)"'
+)
+ROW = re.compile(r"<tr><td>(\w+)</td><td>([^<]+)</td><td>([^<]+)</td><td><a [^>]+>(\d+)</a>")
+SVG = re.compile(r'<figure[^>]*id="dashboard-handoffs-diagram".*?</figure>', re.S)
+
+
+def handoffs_page(client, user) -> tuple[str, set, set]:
+    """(the diagram's markup, its links, the matrix table's rows) as `user` sees them."""
+    client.force_login(user)
+    html = client.get("/dashboards/handoffs/").content.decode()
+    names = {d.name: d.slug for d in Department.objects.all()}
+    links = {(k, f, t, int(n)) for k, f, t, n in LINK.findall(html)}
+    rows = {(k, names[f], names[t], int(n)) for k, f, t, n in ROW.findall(html)}
+    figure = SVG.search(html)
+    return (figure[0] if figure else ""), links, rows
+
+
+def case_in(slug: str, hours_ago: int) -> Case:
+    return make_case(slug, timezone.now() - hours_ago * H)
+
+
+def test_the_diagram_draws_the_matrix_and_hides_sealed_flows(
+    client, manager, harriet, alice, bob, hana
+):
+    product_case = case_reroute(
+        case=case_in("support", 5), to_department=dept("product"), actor=alice
+    )
+    case_reroute(case=product_case, to_department=dept("support"), actor=bob)
+    case_reroute(case=case_in("support", 4), to_department=dept("product"), actor=alice)
+    case_share(case=case_in("support", 3), to_department=dept("marketing"), actor=alice)
+    svg, links, rows = handoffs_page(client, manager)
+    assert (
+        links
+        == rows
+        == {
+            ("rerouted", "support", "product", 2),
+            ("rerouted", "product", "support", 1),
+            ("shared", "support", "marketing", 1),
+        }
+    )
+    assert 'role="img"' in svg and 'aria-describedby="flow-desc handoff-table-caption"' in svg
+    widths = [float(w) for w in re.findall(r'stroke-width="([\d.]+)"><title>', svg)]
+    assert max(widths) == 40.0 and min(widths) == 20.0  # by count: 2 items, then 1
+
+    # Handoffs to, from and within HR.
+    hr_case = case_reroute(case=case_in("support", 2), to_department=dept("hr"), actor=alice)
+    case_share(case=hr_case, to_department=dept("product"), actor=hana)
+    case_share(case=case_in("product", 1), to_department=dept("hr"), actor=bob)
+    assert handoffs_page(client, manager) == (svg, links, rows)  # not a byte changed
+    _, hr_links, hr_rows = handoffs_page(client, harriet)
+    hr_flows = {
+        ("rerouted", "support", "hr", 1),
+        ("shared", "hr", "product", 1),
+        ("shared", "product", "hr", 1),
+    }
+    assert hr_links == hr_rows == links | hr_flows
 
 
 # --- the triage inbox over time -------------------------------------------------------------
@@ -85,6 +151,25 @@ def test_triage_size_and_age_per_day_from_a_constructed_history(manager, harriet
         None,
         "hr",
     }
+
+
+def test_overview_draws_the_triage_inbox_over_time(client, manager, django_assert_max_num_queries):
+    import json
+    import re
+
+    source = SourceFactory(slug="web")
+    triaged(source, midnight(2) + 3 * H)
+    flt = window(days=5)
+    rollups_refresh(start=flt.start, end=flt.end)
+    client.force_login(manager)
+    with django_assert_max_num_queries(QUERY_BUDGET):
+        html = client.get("/dashboards/").content.decode()
+    assert 'data-chart="triage"' in html and 'id="dashboard-triage"' in html
+    charts = json.loads(re.search(r'id="dashboard-data"[^>]*>(.*?)</script>', html, re.S)[1])
+    waiting = charts["triage"]["waiting"]
+    assert len(waiting) == 30 and waiting[-3:] == [1, 1, 1] and sum(waiting) == 3
+    # The table reads ages as people say them: 36 h is the median of the 1-2 day bucket.
+    assert "<td>1 d 12 h</td>" in html
 
 
 # --- spike alerts ---------------------------------------------------------------------------
