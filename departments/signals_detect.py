@@ -373,7 +373,10 @@ def _pct(value) -> str:
 
 
 def _hours(value) -> str:
-    return f"{value} h" if value is not None else "n/a"
+    """A duration as the dashboards write it ("1 h 12 m"), or "n/a"."""
+    from departments.templatetags.workspace import hours_human
+
+    return hours_human(value) if value is not None else "n/a"
 
 
 def digest_context(user, department: Department, *, now: datetime) -> dict | None:
@@ -407,7 +410,7 @@ def digest_context(user, department: Department, *, now: datetime) -> dict | Non
         "numbers": [
             ("New cases", str(row["cases"])),
             ("Open now", str(row["open"])),
-            ("Oldest open", _hours(row["oldest_open_age_hours"] or 0)),
+            ("Oldest open", _hours(row["oldest_open_age_hours"])),
             ("First response within SLA", _pct(row["first_response_sla"])),
             ("Median first response", _hours(row["median_first_response_hours"])),
             ("Resolution within SLA", _pct(row["resolution_sla"])),
