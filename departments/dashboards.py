@@ -172,6 +172,7 @@ def overview(request):
         **_base_context(request, flt),
         "data": data,
         "charts": _chart_data(data, flt) | {"triage": _triage_chart(data["triage_history"])},
+        "triage_waited": any(row["waiting"] for row in data["triage_history"]),
         "spikes": metrics.spikes_for(request.user),
         "themes": metrics.themes_for("all"),
         **_as_of(),
