@@ -14,6 +14,7 @@ from departments.access import (
     NoteQuerySet,
     SpikeQuerySet,
     ThemeQuerySet,
+    TriageRollupQuerySet,
 )
 
 
@@ -295,6 +296,31 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.department_id}/{self.source_id}: {self.cases} cases"
+
+
+class TriageRollup(models.Model):
+    """The triage inbox at the end of one day (for today: when computed), per source and
+    inbox: how many posts were waiting, and how long they had waited since received
+    (a DURATION_BUCKETS histogram). Recomputed with the daily rollups."""
+
+    day = models.DateField()
+    source = models.ForeignKey("feedback.Source", on_delete=models.CASCADE, related_name="+")
+    # The sealed department these posts belong to (its own triage, or where they went on
+    # to alone), whose members alone see them; null for the shared inbox.
+    sealed_department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    waiting = models.PositiveIntegerField(default=0)
+    age_hist = ArrayField(models.PositiveIntegerField(), default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    objects = TriageRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="triage_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source_id}/{self.sealed_department_id}: {self.waiting} waiting"
 
 
 class Spike(models.Model):
