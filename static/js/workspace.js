@@ -112,6 +112,13 @@
     }
   }
 
+  // Enter on a focused link, button or menu does what that control does, not open the row.
+  function onControl() {
+    const el = document.activeElement;
+    return Boolean(el && el !== document.body && !el.matches("tr.case-row") &&
+      el.closest("a, button, summary, label"));
+  }
+
   function closeMenus(except) {
     document.querySelectorAll("details.menu[open]").forEach((menu) => {
       if (menu !== except) menu.open = false;
@@ -172,7 +179,7 @@
         // The open pane follows the selection.
         if (paneOpen() && selectedRow() !== before) openRow(selectedRow());
       }
-    } else if (key === "Enter" && selectedRow()) {
+    } else if (key === "Enter" && selectedRow() && !onControl()) {
       if (!openRow(selectedRow())) window.location = selectedRow().dataset.itemUrl;
     } else if (key === "Escape") handled = closePane();
     else if (key === "c") {

@@ -145,12 +145,16 @@ def test_views_mine_unassigned_breaching(new_page, live_server, inbox):
         return {int(i.removeprefix("row-")) for i in ids}
 
     for key, expected in (("mine", mine), ("unassigned", unassigned), ("breaching", breaching)):
+        # A row is selected; Enter on the focused chip follows the chip, not the row.
+        page.locator("h1").click()
+        page.keyboard.press("j")
         chip = page.locator(f"#queue-views [data-view={key}]")
         assert chip.locator(".chip-count").inner_text() == str(len(expected))
         chip.focus()
         page.keyboard.press("Enter")
         page.wait_for_selector(f"#queue-views [data-view={key}].on")
         assert rows() == expected, key
+        assert page.locator("#reading-pane").is_hidden()
     page.locator("#queue-views [data-view=all]").click()
     page.wait_for_selector("#queue-views [data-view=all].on")
     assert len(rows()) == 40
