@@ -244,6 +244,28 @@ class SavedView(models.Model):
         return self.name
 
 
+class CaseView(models.Model):
+    """When a person last opened a case (its item's page or the queue's reading pane): a
+    queue row is unread while the case changed (`Case.updated_at`) after that.
+
+    Not a restricted model: it is read only for `user` themselves, always joined to cases
+    the queue already scoped to them, so it names no case the user could not see.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index the queue's unread check reads (user, case).
+            models.UniqueConstraint(fields=["user", "case"], name="case_view_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw case {self.case_id} at {self.seen_at:%Y-%m-%d %H:%M}"
+
+
 # Histogram bucket upper bounds (seconds) for response/resolution times in the rollups: a
 # median over any date range is read from summed buckets instead of scanning cases.
 DURATION_BUCKETS = [
