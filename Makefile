@@ -96,6 +96,9 @@ wordvectors: $(MODEL_VENV)/.installed
 BENCH_ITEMS ?= 1000000
 bench: install services .env
 	$(PY) bench/run_all.py --seed-items $(BENCH_ITEMS)
+	@# The classifier on posts from unseen sources (needs ../shared/datasets): accuracy,
+	@# fan-out, default speed and the optional cascade's figures beside it.
+	@if [ -f $(DATASETS)/validation_provenance.csv ]; then $(PY) bench/validation.py --no-baseline; fi
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -98,6 +98,21 @@ def main() -> int:
         f"speed: {rate:,.0f} items/s (score_batch, batches of {BATCH}, one process); "
         f"load {load_seconds:.2f} s; peak RSS {rss:.0f} MB; artifact {size:.1f} MiB"
     )
+    if model.multilingual is not None:
+        # The optional cascade (ROUTING_CASCADE): the uncertain share is also read by the
+        # multilingual sentence encoder. Its figures, and its speed on a batch as workers
+        # see it (only the posts no label is sure about pay for the encoder).
+        cascade = evaluate_model(model, texts, labels, cascade=True)
+        sample = batch[:100]
+        started = time.perf_counter()
+        model.score_batch(sample, cascade=True)
+        cascade_rate = len(sample) / (time.perf_counter() - started)
+        print(
+            f"cascade (ROUTING_CASCADE=true): macro-F1 {cascade['macro_f1']:.3f}; precision "
+            f"{cascade['auto_route_precision']:.3f} at coverage {cascade['coverage']:.3f}; "
+            f"{cascade_rate:,.0f} items/s on a batch of {len(sample)} (default path "
+            f"{rate:,.0f} items/s in the same run)"
+        )
     if not args.no_baseline:
         print(
             f"ceiling to beat, same run: plain TF-IDF + LR baseline macro-F1 "

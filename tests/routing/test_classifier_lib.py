@@ -504,3 +504,21 @@ def test_cached_char_grams_equal_the_hashing_vectorizer() -> None:
     tiny = _CharGramCache(counts._char.build_analyzer(), SMALL.features.n_char, max_words=5)
     assert (tiny.transform(texts) != expected).nnz == 0
     assert (tiny.transform(texts[:3]) != expected[:3]).nnz == 0
+
+
+def test_a_run_on_post_is_cut_into_both_sides_at_three_points() -> None:
+    from routing.classifier.normalize import MIN_SEGMENT_WORDS, split_halves
+
+    words = [f"w{i}" for i in range(12)]
+    parts = split_halves(" ".join(words))
+    # Cuts after 4, 6 and 8 words: each side of each cut, in order.
+    assert parts == [
+        " ".join(words[:4]),
+        " ".join(words[4:]),
+        " ".join(words[:6]),
+        " ".join(words[6:]),
+        " ".join(words[:8]),
+        " ".join(words[8:]),
+    ]
+    assert split_halves(" ".join(words[: 2 * MIN_SEGMENT_WORDS - 1])) == []
+    assert split_halves("") == []
