@@ -253,10 +253,14 @@ class SlaBadge:
 
 
 def duration_short(delta: timedelta) -> str:
-    """35 m, 5 h, 3 d: minutes under an hour, hours under two days."""
+    """35 m, 1 h 50 m, 5 h, 3 d: minutes while under three hours (where they tell cases
+    apart), hours under two days, then days."""
     minutes = max(1, int(delta.total_seconds() // 60))
     if minutes < 60:
         return f"{minutes} m"
+    if minutes < 3 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} m" if rest else f"{hours} h"
     if minutes < 48 * 60:
         return f"{minutes // 60} h"
     return f"{minutes // (24 * 60)} d"

@@ -240,7 +240,9 @@ def badge(now, **fields):
 
 def test_badge_text_by_time_to_breach():
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
-    assert badge(now, due_at=now - 2 * H - timedelta(minutes=5)) == ("breached", "breached 2 h")
+    assert badge(now, due_at=now - 2 * H - timedelta(seconds=30)) == ("breached", "breached 2 h")
+    assert badge(now, due_at=now - 2 * H - timedelta(minutes=5)) == ("breached", "breached 2 h 5 m")
+    assert badge(now, due_at=now - 26 * H) == ("breached", "breached 26 h")
     assert badge(now, due_at=now + timedelta(minutes=35)) == ("soon", "due in 35 m")
     # 3 h of a 13 h target left: under a quarter, amber.
     assert badge(now, due_at=now + 3 * H) == ("soon", "due in 3 h")
