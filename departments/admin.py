@@ -48,7 +48,6 @@ class BusinessHoursInline(admin.StackedInline):
     form = BusinessHoursForm
     extra = 0
     max_num = 1
-    verbose_name_plural = "Business hours (none: SLA clocks run around the clock)"
 
 
 @admin.register(Department)

@@ -34,10 +34,14 @@ class Department(models.Model):
     # them (urgent and high are tighter, see departments.sla), and a priority without a
     # policy row falls back to them. Cases read their targets from SlaPolicy.
     first_response_sla = models.DurationField(
-        default=timedelta(hours=4), help_text="Default first-response target."
+        "default first-response target",
+        default=timedelta(hours=4),
+        help_text="For low and normal priority; urgent and high start tighter.",
     )
     resolution_sla = models.DurationField(
-        default=timedelta(days=2), help_text="Default resolution target."
+        "default resolution target",
+        default=timedelta(days=2),
+        help_text="For low and normal priority; urgent and high start tighter.",
     )
     # Overrides the classifier's own threshold for this department when set.
     routing_threshold = models.FloatField(null=True, blank=True)
@@ -74,7 +78,7 @@ class SlaPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.department} {self.priority}: {self.first_response} / {self.resolution}"
+        return f"{self.department} · {self.priority}"
 
 
 class BusinessHours(models.Model):
@@ -96,7 +100,10 @@ class BusinessHours(models.Model):
         Department, on_delete=models.CASCADE, related_name="business_hours"
     )
     timezone = models.CharField(
-        max_length=64, default="UTC", help_text="An IANA zone, e.g. Europe/Berlin."
+        max_length=64,
+        default="UTC",
+        help_text="An IANA zone, e.g. Europe/Berlin. Without business hours the SLA clocks "
+        "run around the clock.",
     )
     weekdays = ArrayField(
         models.PositiveSmallIntegerField(choices=Weekday.choices), default=_workweek
@@ -105,7 +112,7 @@ class BusinessHours(models.Model):
     end = models.TimeField(default=time(17))
 
     class Meta:
-        verbose_name_plural = "business hours"
+        verbose_name = verbose_name_plural = "business hours"
 
     def __str__(self) -> str:
         days = ",".join(self.Weekday(d).label for d in sorted(self.weekdays))

@@ -281,3 +281,56 @@ def test_the_default_queue_order_puts_breaching_soonest_first(client, alice):
     assert 'class="sla sla-soon"' in html and 'class="sla sla-breached"' in html
     html = client.get("/queue/support/?sla=overdue").content.decode()
     assert "breached one" in html and "soon one" not in html
+
+
+# --- Admin ------------------------------------------------------------------------------
+
+
+def _department_form(**extra) -> dict:
+    data = {
+        "slug": "legal",
+        "name": "Legal",
+        "colour": "#607d8b",
+        "first_response_sla": "04:00:00",
+        "resolution_sla": "2 00:00:00",
+        "created_at_0": "2026-12-01",
+        "created_at_1": "10:00:00",
+    }
+    for prefix in ("sla_policies", "business_hours", "memberships"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | extra
+
+
+HOURS_FORM = {
+    "business_hours-TOTAL_FORMS": "1",
+    "business_hours-0-timezone": "Europe/Berlin",
+    "business_hours-0-weekdays": ["0", "1", "2", "3", "4"],
+    "business_hours-0-start": "09:00",
+    "business_hours-0-end": "17:00",
+}
+
+
+@pytest.mark.django_db
+def test_a_department_added_in_the_admin_gets_policies_and_business_hours(admin_client):
+    response = admin_client.post(
+        "/admin/departments/department/add/", _department_form(**HOURS_FORM)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    legal = Department.objects.get(slug="legal")
+    assert legal.business_hours.weekdays == [0, 1, 2, 3, 4]
+    assert dict(legal.sla_policies.values_list("priority", "first_response")) == {
+        "low": 4 * H,
+        "normal": 4 * H,
+        "high": 2 * H,
+        "urgent": H,
+    }
+    page = admin_client.get(f"/admin/departments/department/{legal.pk}/change/")
+    assert page.status_code == 200 and b"SLA policies" in page.content
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_unknown_time_zone(admin_client):
+    form = _department_form(**(HOURS_FORM | {"business_hours-0-timezone": "Mars/Olympus"}))
+    response = admin_client.post("/admin/departments/department/add/", form)
+    assert response.status_code == 200 and b"Unknown time zone" in response.content
+    assert not Department.objects.filter(slug="legal").exists()

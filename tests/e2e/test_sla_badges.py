@@ -78,3 +78,18 @@ def test_queue_sorts_by_time_to_breach_and_badges_say_it(new_page, live_server, 
     assert "high priority" in badge.get_attribute("title")
     screenshot(page, "item-sla-badge")
     assert not page.errors
+
+
+def test_admin_edits_policies_and_business_hours_inline(new_page, live_server):
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+    support = Department.objects.get(slug="support")
+    page = new_page(1440, 900)
+    login(page, live_server, "root", path="/admin/login/")
+    page.goto(f"{live_server.url}/admin/departments/department/{support.pk}/change/")
+    assert page.locator("#sla_policies-group tbody tr.has_original").count() == 4
+    page.fill("#sla_policies-group input[name$='first_response'] >> nth=3", "00:30:00")
+    screenshot(page, "admin-sla-policies")
+    page.click("input[name=_save]")
+    page.wait_for_load_state("networkidle")
+    assert support.sla_policies.filter(first_response=timedelta(minutes=30)).count() == 1
+    assert not page.errors
