@@ -180,6 +180,48 @@ def test_a_paused_case_whose_due_time_has_passed_is_not_counted_as_missed(alice)
     assert missed.filter(pk=case.pk).exists()
 
 
+@pytest.mark.django_db
+def test_the_rollups_count_a_paused_case_by_its_clock_at_the_pause(alice):
+    from django.db.models import Sum
+
+    from departments.models import DailyRollup
+    from departments.rollups import rollups_refresh
+
+    now = timezone.now()
+    items = [FeedbackItemFactory(state=FeedbackItem.State.TRIAGE) for _ in range(2)]
+    cases = [triage_route(item=i, departments=[dept("support")], actor=alice)[0] for i in items]
+    for case in cases:
+        case_set_status(case=case, status="waiting", actor=alice)
+    # Both overdue by the wall clock; the first was paused before its due time.
+    Case.objects.filter(pk=cases[0].pk).update(sla_paused_at=now - 2 * H, resolution_due_at=now - H)
+    Case.objects.filter(pk=cases[1].pk).update(sla_paused_at=now - H, resolution_due_at=now - 2 * H)
+    rollups_refresh(start=now.date(), end=now.date())
+    rows = DailyRollup.objects.filter(department=dept("support"), day=now.date())
+    assert rows.aggregate(met=Sum("resolution_met"), missed=Sum("resolution_missed")) == {
+        "met": 0,
+        "missed": 1,
+    }
+
+
+@pytest.mark.django_db
+def test_the_api_changes_a_cases_priority_and_reports_its_clock(alice):
+    from rest_framework.test import APIClient
+
+    item = FeedbackItemFactory(state=FeedbackItem.State.TRIAGE)
+    [case] = triage_route(item=item, departments=[dept("support")], actor=alice)
+    client = APIClient()
+    client.force_login(alice)
+    url = f"/api/v1/cases/{case.pk}/"
+    response = client.patch(url, {"priority": "urgent"}, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["priority"] == "urgent" and body["sla_due_at"] == body["due_at"]
+    case.refresh_from_db()
+    assert case.due_at - case.created_at == H
+    bad = client.patch(url, {"priority": "whenever"}, format="json")
+    assert bad.status_code == 400 and "priority" in bad.json()["errors"]
+
+
 # --- The migration and new departments ----------------------------------------------------
 
 
