@@ -14,10 +14,12 @@ from departments.models import BusinessHours, Case, Department, SlaPolicy
 from departments.services import case_set_priority, case_set_status, triage_route
 from departments.sla import (
     Hours,
+    Targets,
     business_add,
     business_between,
     sla_badge,
     sla_policies_ensure,
+    sla_targets,
 )
 from feedback.models import FeedbackItem
 from tests.factories import FeedbackItemFactory
@@ -108,6 +110,7 @@ def test_an_urgent_harassment_report_is_due_in_an_hour_a_low_one_in_a_day(hana):
     assert low_case.due_at - low_case.created_at == 24 * H
     assert low_case.resolution_due_at - low_case.created_at == timedelta(days=7)
     assert urgent_case.sla_due_at == urgent_case.due_at
+    assert sla_targets(urgent_case) == Targets(H, 8 * H)
 
 
 @pytest.mark.django_db
