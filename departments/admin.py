@@ -1,12 +1,53 @@
+from django import forms
 from django.contrib import admin
 
-from departments.models import Case, CaseEvent, Department, Membership, Note, SavedView
+from departments.models import (
+    BusinessHours,
+    Case,
+    CaseEvent,
+    Department,
+    Membership,
+    Note,
+    SavedView,
+    SlaPolicy,
+)
+from departments.sla import sla_policies_ensure
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+
+
+class SlaPolicyInline(admin.TabularInline):
+    model = SlaPolicy
+    extra = 0
+    fields = ["priority", "first_response", "resolution"]
+    verbose_name_plural = (
+        "SLA policies (durations as [DD] [HH:[MM:]]ss, e.g. 01:00:00 for an hour; "
+        "missing priorities are added from the defaults on save)"
+    )
+
+
+class BusinessHoursForm(forms.ModelForm):
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=BusinessHours.Weekday.choices,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[0, 1, 2, 3, 4],
+    )
+
+    class Meta:
+        model = BusinessHours
+        fields = ["timezone", "weekdays", "start", "end"]
+
+
+class BusinessHoursInline(admin.StackedInline):
+    model = BusinessHours
+    form = BusinessHoursForm
+    extra = 0
+    max_num = 1
 
 
 @admin.register(Department)
@@ -21,7 +62,13 @@ class DepartmentAdmin(admin.ModelAdmin):
         "auto_assign",
     ]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [MembershipInline]
+    inlines = [SlaPolicyInline, BusinessHoursInline, MembershipInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # A new department (or one whose policy rows were deleted) gets a policy for every
+        # priority, from its default targets.
+        sla_policies_ensure(department=form.instance)
 
 
 @admin.register(Membership)
@@ -56,7 +103,7 @@ class CaseAdmin(admin.ModelAdmin):
         "priority",
         "routed_by",
         "created_at",
-        "due_at",
+        "sla_due_at",
     ]
     list_filter = ["department", "status", "routed_by", "priority"]
     list_select_related = ["department", "assignee"]

@@ -1,5 +1,9 @@
+from datetime import timedelta
+
 import django_filters
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from config.filters import UtcIsoDateTimeFilter
 from departments.models import Case
@@ -62,26 +66,20 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(Q(tags__contains=[value]) | Q(item__tags__contains=[value]))
 
     def filter_sla(self, queryset, name, value):
-        from datetime import timedelta
-
-        from django.utils import timezone
-
+        """By the next SLA target (first response, else resolution; departments.sla):
+        closed and paused cases have none, so they are never overdue."""
         now = timezone.now()
-        open_cases = queryset.filter(status__in=Case.OPEN_STATUSES, first_response_at__isnull=True)
         if value == "overdue":
-            return open_cases.filter(due_at__lt=now)
-        if value == "breaching":  # the queue's "Breaching" view
-            return open_cases.filter(due_at__lt=now + timedelta(hours=1))
+            return queryset.filter(sla_due_at__lt=now)
+        if value == "breaching":  # the queue's "Breaching" view: overdue or due within 1 h
+            return queryset.filter(sla_due_at__lt=now + timedelta(hours=1))
         if value == "due_soon":
-            return open_cases.filter(due_at__gte=now, due_at__lt=now + timedelta(hours=1))
-        return queryset.exclude(pk__in=open_cases.filter(due_at__lt=now).values("pk"))
+            return queryset.filter(sla_due_at__gte=now, sla_due_at__lt=now + timedelta(hours=1))
+        return queryset.exclude(sla_due_at__lt=now)
 
     def filter_sla_kind(self, queryset, name, value):
         """Dashboards' drill-down: cases that met or missed their first-response or
         resolution target (the same definition as the rollups)."""
-        from django.db.models import F
-        from django.utils import timezone
-
         done, due = (
             ("first_response_at", "due_at")
             if name == "first_response"
@@ -89,9 +87,14 @@ class CaseFilter(django_filters.FilterSet):
         )
         if value == "met":
             return queryset.filter(**{f"{done}__isnull": False, f"{done}__lte": F(due)})
+        # While waiting on the customer the resolution clock stands still.
+        until = (
+            Value(timezone.now())
+            if done == "first_response_at"
+            else Coalesce("sla_paused_at", Value(timezone.now()))
+        )
         return queryset.filter(**{f"{due}__isnull": False}).filter(
-            Q(**{f"{done}__gt": F(due)})
-            | Q(**{f"{done}__isnull": True, f"{due}__lt": timezone.now()})
+            Q(**{f"{done}__gt": F(due)}) | Q(**{f"{done}__isnull": True, f"{due}__lt": until})
         )
 
     def filter_q(self, queryset, name, value):

@@ -1,9 +1,10 @@
 """Departments, the people in them, and their cases: one item in one department's queue."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -16,6 +17,11 @@ from departments.access import (
     ThemeQuerySet,
     TriageRollupQuerySet,
 )
+from feedback.models import FeedbackItem
+
+
+def _workweek() -> list[int]:
+    return [0, 1, 2, 3, 4]
 
 
 class Department(models.Model):
@@ -25,8 +31,19 @@ class Department(models.Model):
     # A sealed department's cases, notes and the items routed only to it are invisible to
     # every other department (HR by default).
     sealed = models.BooleanField(default=False)
-    first_response_sla = models.DurationField(default=timedelta(hours=4))
-    resolution_sla = models.DurationField(default=timedelta(days=2))
+    # The department's usual targets: its low and normal priorities' policies start from
+    # them (urgent and high are tighter, see departments.sla), and a priority without a
+    # policy row falls back to them. Cases read their targets from SlaPolicy.
+    first_response_sla = models.DurationField(
+        "default first-response target",
+        default=timedelta(hours=4),
+        help_text="For low and normal priority; urgent and high start tighter.",
+    )
+    resolution_sla = models.DurationField(
+        "default resolution target",
+        default=timedelta(days=2),
+        help_text="For low and normal priority; urgent and high start tighter.",
+    )
     # Overrides the classifier's own threshold for this department when set.
     routing_threshold = models.FloatField(null=True, blank=True)
     # New cases go round-robin to available agents (oldest case first, never over a cap).
@@ -38,6 +55,84 @@ class Department(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SlaPolicy(models.Model):
+    """A department's targets for cases of one priority (urgent: first response in 1 h)."""
+
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="sla_policies"
+    )
+    priority = models.CharField(max_length=10, choices=FeedbackItem.Priority.choices)
+    first_response = models.DurationField(help_text="First response due this long after opening.")
+    resolution = models.DurationField(help_text="Resolved this long after opening.")
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(fields=["department", "priority"], name="sla_policy_unique"),
+            models.CheckConstraint(
+                condition=Q(first_response__gt=timedelta(0), resolution__gt=timedelta(0)),
+                name="sla_policy_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.department} · {self.priority}"
+
+
+class BusinessHours(models.Model):
+    """When a department's SLA clocks run. Without a row they run around the clock.
+
+    A window that ends at or before it starts runs overnight (22:00 to 06:00 belongs to
+    the weekday it starts on)."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Mon"
+        TUESDAY = 1, "Tue"
+        WEDNESDAY = 2, "Wed"
+        THURSDAY = 3, "Thu"
+        FRIDAY = 4, "Fri"
+        SATURDAY = 5, "Sat"
+        SUNDAY = 6, "Sun"
+
+    department = models.OneToOneField(
+        Department, on_delete=models.CASCADE, related_name="business_hours"
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text="An IANA zone, e.g. Europe/Berlin. Without business hours the SLA clocks "
+        "run around the clock.",
+    )
+    weekdays = ArrayField(
+        models.PositiveSmallIntegerField(choices=Weekday.choices), default=_workweek
+    )
+    start = models.TimeField(default=time(9))
+    end = models.TimeField(default=time(17))
+
+    class Meta:
+        verbose_name = verbose_name_plural = "business hours"
+
+    def __str__(self) -> str:
+        days = ",".join(self.Weekday(d).label for d in sorted(self.weekdays))
+        return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.timezone}"
+
+    def clean(self) -> None:
+        from zoneinfo import available_timezones
+
+        errors = {}
+        if self.timezone not in available_timezones():
+            errors["timezone"] = f"Unknown time zone {self.timezone!r}."
+        if not self.weekdays:
+            errors["weekdays"] = "Choose at least one day."
+        if self.start == self.end:
+            errors["end"] = (
+                "The window must not be empty; delete the hours to run around the clock."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Membership(models.Model):
@@ -69,7 +164,8 @@ class Case(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
         OPEN = "open", "Open"
-        WAITING = "waiting", "Waiting"
+        # The SLA's resolution clock is paused while the case waits on the customer.
+        WAITING = "waiting", "Waiting on customer"
         RESOLVED = "resolved", "Resolved"
         DISMISSED = "dismissed", "Dismissed"
 
@@ -106,6 +202,16 @@ class Case(models.Model):
     resolution_due_at = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The SLA clock (departments.sla): the next target this case can breach, first response
+    # or resolution; null while closed, waiting on the customer, or without a clock. The
+    # default queue order reads it through `case_open_next_due`.
+    sla_due_at = models.DateTimeField(null=True, blank=True, help_text="Next SLA target due.")
+    sla_paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Waiting on the customer since (the clock is paused)."
+    )
+    # Business time spent waiting on the customer, added to the resolution target.
+    # db_default too: routing inserts cases with its own INSERT, which leaves this out.
+    sla_paused = models.DurationField(default=timedelta(0), db_default=timedelta(0))
 
     objects = CaseQuerySet.as_manager()
 
@@ -116,12 +222,14 @@ class Case(models.Model):
         indexes = [
             # A department's queue: its open cases, newest first / most urgent first.
             models.Index(fields=["department", "status", "-created_at"], name="case_queue"),
+            models.Index(fields=["assignee", "status"], name="case_assignee"),
+            # The default queue order: breaching soonest first (nulls, paused or without a
+            # clock, last), then newest.
             models.Index(
-                fields=["department", "due_at"],
-                name="case_open_due",
+                fields=["department", "sla_due_at", "-created_at", "-id"],
+                name="case_open_next_due",
                 condition=Q(status__in=["new", "open", "waiting"]),
             ),
-            models.Index(fields=["assignee", "status"], name="case_assignee"),
             # The default queue view (open cases, newest first) reads this in order and
             # stops after one page; the backlog counts scan only open cases.
             models.Index(
@@ -135,15 +243,11 @@ class Case(models.Model):
         return f"case {self.pk} ({self.department.slug}, {self.status})"
 
     @property
-    def sla_state(self) -> str:
-        """closed, responded, overdue, due or none: the first-response SLA badge."""
-        if self.status in (self.Status.RESOLVED, self.Status.DISMISSED):
-            return "closed"
-        if self.first_response_at:
-            return "responded"
-        if self.due_at is None:
-            return "none"
-        return "overdue" if self.due_at < timezone.now() else "due"
+    def sla_badge(self):
+        """What the SLA badge says now (departments.sla.SlaBadge)."""
+        from departments.sla import sla_badge
+
+        return sla_badge(self, now=timezone.now())
 
 
 class CaseEvent(models.Model):
@@ -165,6 +269,7 @@ class CaseEvent(models.Model):
         SHARED = "shared", "Shared"
         NOTED = "noted", "Note added"
         TAGGED = "tagged", "Tagged"
+        PRIORITIZED = "prioritized", "Priority changed"
 
     item = models.ForeignKey(
         "feedback.FeedbackItem", on_delete=models.CASCADE, related_name="events"

@@ -30,7 +30,7 @@ _COUNTS = """
 WITH c AS (
     SELECT c.department_id, i.source_id, (c.created_at AT TIME ZONE 'UTC')::date AS day,
            i.sentiment_label, c.created_at, c.due_at, c.resolution_due_at,
-           c.first_response_at, c.resolved_at,
+           c.first_response_at, c.resolved_at, c.sla_paused_at,
            -- Shared with a department everyone may see: counting a share with a sealed
            -- one (HR) would tell the other department's managers the item is in HR.
            EXISTS (SELECT 1 FROM departments_case o
@@ -49,8 +49,10 @@ SELECT day, department_id, source_id, count(*),
        count(*) FILTER (WHERE due_at IS NOT NULL AND (first_response_at > due_at
                         OR (first_response_at IS NULL AND due_at < %(now)s))),
        count(*) FILTER (WHERE resolved_at IS NOT NULL AND resolved_at <= resolution_due_at),
+       -- A case waiting on the customer has its resolution clock stopped since then.
        count(*) FILTER (WHERE resolution_due_at IS NOT NULL AND (resolved_at > resolution_due_at
-                        OR (resolved_at IS NULL AND resolution_due_at < %(now)s)))
+                        OR (resolved_at IS NULL
+                            AND resolution_due_at < COALESCE(sla_paused_at, %(now)s))))
 FROM c GROUP BY 1, 2, 3
 """
 

@@ -12,6 +12,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from departments.models import Case, CaseEvent, CaseView, Department, Membership, Note
+from departments.sla import (
+    SLA_FIELDS,
+    sla_clock_of,
+    sla_clock_start,
+    sla_next_due,
+    sla_reprioritize,
+    sla_status_changed,
+)
 from feedback.models import FeedbackItem
 from routing.labels import NOISE, label_record
 from routing.models import RoutingLabel
@@ -147,6 +155,9 @@ def case_assign(*, case: Case, assignee, actor) -> Case:
 
 
 def _transition(locked: Case, status: str, now) -> None:
+    """Set the new status on the locked case (saved by the caller with TRANSITION_FIELDS),
+    and its SLA clock: waiting on the customer pauses the resolution clock."""
+    before = locked.status
     if status in (Case.Status.WAITING, Case.Status.RESOLVED, Case.Status.DISMISSED):
         # First response: the first time someone answered (waiting on the customer) or
         # closed the case. Claiming alone is not a response.
@@ -157,6 +168,10 @@ def _transition(locked: Case, status: str, now) -> None:
         locked.resolved_at = None
     locked.status = status
     locked.updated_at = now
+    sla_status_changed(locked, before=before, now=now)
+
+
+TRANSITION_FIELDS = ["status", "first_response_at", "resolved_at", "updated_at", *SLA_FIELDS]
 
 
 def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: str = "") -> Case:
@@ -171,7 +186,7 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
         if before == status:
             return locked
         _transition(locked, status, timezone.now())
-        locked.save(update_fields=["status", "first_response_at", "resolved_at", "updated_at"])
+        locked.save(update_fields=TRANSITION_FIELDS)
         _event(
             locked,
             CaseEvent.Kind.STATUS_CHANGED,
@@ -217,6 +232,17 @@ def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str
     A sealed department's closed case is reopened (and unassigned) only by someone who may
     act in it: a support agent sharing a post with HR must not reopen, or learn of, HR's
     closed case; the handoff event on that case still tells HR."""
+    new = Case(
+        item=item,
+        department=department,
+        routed_by=Case.RoutedBy.PERSON,
+        reason=reason,
+        priority=item.priority,
+        tags=list(item.tags),
+        created_at=now,
+        updated_at=now,
+    )
+    sla_clock_start(new, clock=sla_clock_of(department), backfill=item.backfill)
     case, created = (
         Case.objects.unscoped()
         .select_for_update()
@@ -224,14 +250,9 @@ def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str
             item=item,
             department=department,
             defaults={
-                "routed_by": Case.RoutedBy.PERSON,
-                "reason": reason,
-                "priority": item.priority,
-                "tags": list(item.tags),
-                "created_at": now,
-                "updated_at": now,
-                "due_at": None if item.backfill else now + department.first_response_sla,
-                "resolution_due_at": None if item.backfill else now + department.resolution_sla,
+                f.attname: getattr(new, f.attname)
+                for f in Case._meta.concrete_fields
+                if f.attname not in ("id", "item_id", "department_id")
             },
         )
     )
@@ -244,7 +265,8 @@ def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str
         case.resolved_at = None
         case.assignee = None
         case.updated_at = now
-        case.save(update_fields=["status", "resolved_at", "assignee", "updated_at"])
+        case.sla_due_at = sla_next_due(case)  # what is left of the clock it had
+        case.save(update_fields=["status", "resolved_at", "assignee", "updated_at", "sla_due_at"])
     return case
 
 
@@ -273,7 +295,7 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
         )
         if kind == CaseEvent.Kind.REROUTED:
             _transition(locked, Case.Status.DISMISSED, now)
-            locked.save(update_fields=["status", "first_response_at", "resolved_at", "updated_at"])
+            locked.save(update_fields=TRANSITION_FIELDS)
         data = {"from_case": locked.pk, "to_case": target.pk}
         for which in (locked, target):  # both departments see the handoff on their case
             _event(
@@ -497,6 +519,24 @@ def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str
         _event(
             locked, CaseEvent.Kind.TAGGED, actor, data={"added": clean_add, "removed": list(remove)}
         )
+    return locked
+
+
+def case_set_priority(*, case: Case, priority: str, actor) -> Case:
+    """Change the case's priority; its SLA due times follow the new priority's policy."""
+    check_can_act(actor, case)
+    if priority not in FeedbackItem.Priority.values:
+        raise ActionError(f"Unknown priority {priority!r}.")
+    with transaction.atomic():
+        locked = _locked(case)
+        before = locked.priority
+        if before == priority:
+            return locked
+        locked.priority = priority
+        locked.updated_at = timezone.now()
+        sla_reprioritize(locked, clock=sla_clock_of(locked.department))
+        locked.save(update_fields=["priority", "updated_at", *SLA_FIELDS])
+        _event(locked, CaseEvent.Kind.PRIORITIZED, actor, data={"from": before, "to": priority})
     return locked
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("cases/<int:pk>/claim/", views.case_claim, name="case-claim"),
     path("cases/<int:pk>/assign/", views.case_assign, name="case-assign"),
     path("cases/<int:pk>/status/", views.case_status, name="case-status"),
+    path("cases/<int:pk>/priority/", views.case_priority, name="case-priority"),
     path("cases/<int:pk>/reroute/", views.case_reroute, name="case-reroute"),
     path("cases/<int:pk>/share/", views.case_share, name="case-share"),
     path("cases/<int:pk>/tags/", views.case_tags, name="case-tags"),

@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case as CaseWhen
-from django.db.models import Count, Exists, IntegerField, OuterRef, Value, When
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, When
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -41,12 +41,22 @@ from privacy.services import sealed_access_record
 
 PAGE_SIZE = 50
 MAX_PAGE = 200  # deeper than 10,000 rows, filter instead: offsets get slow at that depth
+# The first is the default: breaching soonest first (the next SLA due time, read in order
+# from the partial index case_open_next_due), then cases without a running clock, newest
+# first.
 SORTS = {
+    "due": (F("sla_due_at").asc(nulls_last=True), "-created_at", "-pk"),
     "newest": ("-created_at", "-pk"),
     "oldest": ("created_at", "pk"),
-    "due": ("due_at", "pk"),
     "priority": ("-priority_rank", "-created_at", "-pk"),
 }
+SORT_LABELS = {
+    "due": "breaching soon",
+    "newest": "newest",
+    "oldest": "oldest",
+    "priority": "priority",
+}
+DEFAULT_SORT = next(iter(SORTS))
 PRIORITY_RANK = CaseWhen(
     When(priority="urgent", then=Value(3)),
     When(priority="high", then=Value(2)),
@@ -123,9 +133,9 @@ def _queue_rows(request, department: Department, params):
         .select_related("item", "item__source", "item__author", "assignee")
     )
     filterset = CaseFilter(data, queryset=base, request=request)
-    sort = params.get("sort", "newest")
+    sort = params.get("sort", DEFAULT_SORT)
     if sort not in SORTS:
-        sort = "newest"
+        sort = DEFAULT_SORT
     rows = filterset.qs if filterset.is_valid() else base.none()
     if sort == "priority":
         rows = rows.annotate(priority_rank=PRIORITY_RANK)
@@ -313,7 +323,7 @@ def queue(request, slug: str):
         "filterset": filterset,
         "cases": cases,
         "sort": sort,
-        "sorts": list(SORTS),
+        "sorts": SORT_LABELS.items(),
         "page": page,
         "has_next": has_next,
         "total": total[0],
@@ -429,6 +439,7 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
         "departments": departments,
         "error": error,
         "dismiss_reasons": services.DISMISS_REASONS,
+        "priorities": FeedbackItem.Priority.choices,
         # Someone in several departments files a note in one of them (a sealed one keeps
         # it inside): the departments with a case here come first.
         "note_departments": sorted(
@@ -628,6 +639,19 @@ def case_status(request, pk: int):
             actor=request.user,
             reason=request.POST.get("reason", ""),
             note=request.POST.get("note", ""),
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_priority(request, pk: int):
+    case = _case_for_action(request, pk)
+    return _run(
+        request,
+        case,
+        lambda: services.case_set_priority(
+            case=case, priority=request.POST.get("priority", ""), actor=request.user
         ),
     )
 

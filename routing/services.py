@@ -13,6 +13,7 @@ from django.utils import timezone
 from config import metrics
 from departments.models import Case, CaseEvent, Department
 from departments.services import cases_auto_assign_on_commit
+from departments.sla import sla_clock_start, sla_clocks_load
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
 from routing.classifier.model import ScoredBatch
@@ -289,6 +290,7 @@ def _write(
     existing = set(
         Case.objects.unscoped().filter(item__in=items).values_list("item_id", "department__slug")
     )
+    clocks = sla_clocks_load(departments=departments.values())
     cases: list[Case] = []
     # (item id, case or None, kind, to department id, note, data), inserted in this order.
     events: list[tuple] = []
@@ -297,26 +299,24 @@ def _write(
             if (item.pk, slug) in existing:
                 continue
             dept = departments[slug]
-            cases.append(
-                Case(
-                    item=item,
-                    department=dept,
-                    priority=decision.sealed_priority.get(slug, decision.priority),
-                    routed_by=routed_by,
-                    rule_id=rule.pk if rule else None,
-                    model_version=classifier.version,
-                    reason=_reason(routed_by, rule, score, classifier.version),
-                    confidence=score,
-                    explanation=explanation,
-                    created_at=now,
-                    updated_at=now,
-                    tags=decision.tags
-                    + [t for t in decision.sealed_tags.get(slug, []) if t not in decision.tags],
-                    # Historical imports are not owed a response: no SLA clock for them.
-                    due_at=None if item.backfill else now + dept.first_response_sla,
-                    resolution_due_at=None if item.backfill else now + dept.resolution_sla,
-                )
+            case = Case(
+                item=item,
+                department=dept,
+                priority=decision.sealed_priority.get(slug, decision.priority),
+                routed_by=routed_by,
+                rule_id=rule.pk if rule else None,
+                model_version=classifier.version,
+                reason=_reason(routed_by, rule, score, classifier.version),
+                confidence=score,
+                explanation=explanation,
+                created_at=now,
+                updated_at=now,
+                tags=decision.tags
+                + [t for t in decision.sealed_tags.get(slug, []) if t not in decision.tags],
             )
+            # Historical imports are not owed a response: no SLA clock for them.
+            sla_clock_start(case, clock=clocks[dept.pk], backfill=item.backfill)
+            cases.append(case)
         item.state = decision.state
         item.scores = decision.scores
         item.sentiment = decision.signals.sentiment
@@ -368,14 +368,15 @@ def _write(
 _INSERT_CASES = """
 INSERT INTO departments_case (
     item_id, department_id, status, priority, tags, routed_by, rule_id, model_version, reason,
-    confidence, explanation, created_at, updated_at, due_at, resolution_due_at
+    confidence, explanation, created_at, updated_at, due_at, resolution_due_at, sla_due_at
 )
 SELECT i, d, st, p, ARRAY(SELECT jsonb_array_elements_text(t::jsonb)), rb, r, mv, re, c,
-       e::jsonb, ca, ua, du, rd
+       e::jsonb, ca, ua, du, rd, nd
 FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
             %s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[],
-            %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
-     AS v(i, d, st, p, t, rb, r, mv, re, c, e, ca, ua, du, rd)
+            %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
+            %s::timestamptz[])
+     AS v(i, d, st, p, t, rb, r, mv, re, c, e, ca, ua, du, rd, nd)
 RETURNING id, item_id, department_id
 """
 
@@ -405,7 +406,7 @@ def _cases_insert(cases: Sequence[Case]) -> None:
     fields = (
         "item_id", "department_id", "status", "priority", "tags", "routed_by", "rule_id",
         "model_version", "reason", "confidence", "explanation", "created_at", "updated_at",
-        "due_at", "resolution_due_at",
+        "due_at", "resolution_due_at", "sla_due_at",
     )  # fmt: skip
     columns = _columns(cases, fields, as_json={"tags", "explanation"})
     with connection.cursor() as cursor:

@@ -128,6 +128,8 @@ def _default_departments(request):
 
     migration = importlib.import_module("departments.migrations.0002_default_departments")
     migration.create_departments(apps, None)
+    # ...and their SLA policies (departments.migrations.0007_sla_policies).
+    importlib.import_module("departments.migrations.0007_sla_policies").create_policies(apps, None)
 
 
 @pytest.fixture

@@ -77,6 +77,8 @@ class CaseSerializer(serializers.ModelSerializer):
             "model_version",
             "due_at",
             "resolution_due_at",
+            "sla_due_at",
+            "sla_paused_at",
             "first_response_at",
             "resolved_at",
             "created_at",
@@ -86,6 +88,11 @@ class CaseSerializer(serializers.ModelSerializer):
 
 class CaseUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(Case.Status.choices, required=False)
+    priority = serializers.ChoiceField(
+        FeedbackItem.Priority.choices,
+        required=False,
+        help_text="The SLA due times follow the new priority's policy.",
+    )
     reason = serializers.ChoiceField(
         list(DISMISS_REASONS), required=False, help_text="Required when dismissing."
     )

@@ -106,6 +106,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                     reason=values.get("reason", ""),
                     note=values.get("note", ""),
                 )
+            if "priority" in values:
+                current = services.case_set_priority(
+                    case=current, priority=values["priority"], actor=actor
+                )
             if values.get("add_tags") or values.get("remove_tags"):
                 current = services.case_tag(
                     case=current,

@@ -214,7 +214,7 @@ class Command(BaseCommand):
             "id, item_id, department_id, status, assignee_id, priority, tags, "
             "routed_by, rule_id, model_version, reason, confidence, explanation, "
             "created_at, updated_at, due_at, resolution_due_at, first_response_at, "
-            "resolved_at"
+            "resolved_at, sla_due_at, sla_paused_at"
         )
         event_cols = (
             "item_id, case_id, kind, actor_id, from_department_id, to_department_id, "
@@ -382,6 +382,8 @@ class Command(BaseCommand):
                     created + wrong.resolution_sla,
                     moved,
                     moved,
+                    None,
+                    None,
                 )
             )
             events.append((item_id, case_id, "routed", None, None, wrong.pk, "", "{}", created))
@@ -435,6 +437,12 @@ class Command(BaseCommand):
                 created + dept.resolution_sla,
                 first_response,
                 resolved,
+                # The next SLA due time (departments.sla.sla_next_due); waiting is paused.
+                None
+                if status not in ("new", "open")
+                else created
+                + (dept.first_response_sla if first_response is None else dept.resolution_sla),
+                created + timedelta(hours=response_hours) if status == "waiting" else None,
             )
         )
         events.append((item_id, case_id, "routed", None, None, dept.pk, "", "{}", created))
