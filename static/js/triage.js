@@ -74,7 +74,7 @@
     const button = target(name);
     if (!button) return false;
     if (name === "route") openPicker(button);
-    else button.form.requestSubmit(button);
+    else button.click(); // a click, not requestSubmit(): htmx sends the clicked button's value
     return true;
   }
 
@@ -104,8 +104,10 @@
     const button = pickingFor;
     picker.close();
     if (!button || !slug) return;
-    button.form.querySelector("input[name=department]").value = slug;
-    button.form.requestSubmit(button);
+    const field = button.form.querySelector("input[name=department]");
+    field.value = slug;
+    button.click(); // htmx reads the form as it sends, during the click
+    field.value = "";
   }
 
   filter.addEventListener("input", showMatches);
@@ -156,7 +158,8 @@
 
   document.addEventListener("click", function (event) {
     const pickButton = event.target.closest("#triage-list [data-pick]");
-    if (pickButton) {
+    const picked = pickButton && pickButton.form.querySelector("input[name=department]").value;
+    if (pickButton && !picked) {
       event.preventDefault();
       if (pickButton.dataset.rowAction) focusRow(pickButton.closest("tr"));
       openPicker(pickButton);
@@ -195,7 +198,8 @@
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (!event.detail.target || event.detail.target.id !== "triage-list") return;
+    // The new list's own event (the sidebar's, swapped out of band, fires one too).
+    if (event.target.id !== "triage-list") return;
     boxes().forEach((box) => { box.checked = kept.includes(box.value); });
     kept = [];
     anchor = null;
