@@ -49,7 +49,7 @@ def inbox():
             5 - n,
             handle,
         )
-    post("refund", "Where is my refund for order 1182?", {"support": 0.38, "product": 0.1}, "high", 1)
+    post("refund", "Where is my refund for order 1182?", {"support": 0.38}, "high", 1)
     post("logo", "Love the new logo, who designed it?", {"marketing": 0.35}, hours_ago=20)
     post("spam", "Follow me for free crypto giveaways", {"marketing": 0.2, "noise": 0.4}, "low", 2)
     post("rota", "My shift lead changes my rota every week", {"hr": 0.22, "support": 0.2}, "low", 4)
