@@ -102,6 +102,7 @@ def test_accept_pick_and_noise_by_keyboard(new_page, live_server, inbox):
     page.keyboard.press("d")  # the group, to a department picked by typing
     page.wait_for_selector("#triage-picker[open]")
     page.keyboard.type("supp")
+    screenshot(page, "triage-picker")
     page.keyboard.press("Enter")
     settled(page, group)
     assert triage_count(page) == "5"
