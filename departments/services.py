@@ -417,7 +417,7 @@ def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackI
 @dataclass
 class TriageOutcome:
     done: int = 0  # posts this call routed or marked
-    skipped: int = 0  # already handled by someone else meanwhile
+    skipped: int = 0  # no longer in triage: someone else handled them meanwhile
 
 
 def triage_decide(

@@ -252,7 +252,7 @@ def items_for_rows(viewer, values: list[str], limit: int) -> list[list[FeedbackI
     wanted: list[list[int]] = []
     for value in values:
         ids = [int(part) for part in value.split(",") if part.strip()]
-        if not ids or any(pk <= 0 for pk in ids):
+        if not ids or any(not 0 < pk < 2**63 for pk in ids):  # a bigint, or no row
             raise ValueError(f"Not a row: {value[:40]!r}.")
         wanted.append(ids)
     if sum(len(ids) for ids in wanted) > limit:

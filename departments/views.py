@@ -329,7 +329,8 @@ def _triage_summary(action: str, done: int, skipped: int, department) -> str:
         "noise": f"Marked {posts} as noise.",
     }[action]
     if skipped:
-        text += f" {skipped} had been handled by someone else."
+        # Someone else routed them meanwhile (or the list showed routed posts: ?state=).
+        text += f" {skipped} {'was' if skipped == 1 else 'were'} no longer waiting in triage."
     return text
 
 

@@ -56,8 +56,12 @@ def test_rows_are_sorted_by_priority_then_oldest_first(alice_client):
 
 
 def test_a_row_shows_the_suggested_departments_with_their_score(alice_client):
-    post("Where is my refund", scores={"support": 0.42, "product": 0.35, "noise": 0.6})
+    post(
+        "Where is my <script>refund</script>",
+        scores={"support": 0.42, "product": 0.35, "noise": 0.6},
+    )
     row = alice_client.get("/triage/").content.decode().split('<tr id="trow-')[1]
+    assert "Where is my &lt;script&gt;refund&lt;/script&gt;" in row
     suggest = row.split('class="suggest">')[1].split("</td>")[0]
     assert "Support <b>0.42</b>" in suggest and "Product <b>0.35</b>" in suggest
     assert "oise" not in suggest  # noise is a decision (x), not a department
@@ -112,7 +116,7 @@ def test_bulk_accept_routes_each_row_to_its_own_suggestion(alice_client):
 def test_posts_that_say_the_same_thing_within_a_wave_are_one_row(alice_client):
     first = post("The app crashes when I open my order history", hours_ago=10)
     again = post("App crashes when I open my ORDER HISTORY!!! @shop", hours_ago=9)
-    more = post("the app crashes when i open my order history again", hours_ago=3)
+    more = post("the app crashes when i open my order history again today", hours_ago=3)
     # Same words, but more than 48 hours from the first: another wave.
     later = post("The app crashes when I open my order history", hours_ago=70)
     other = post("The app crashes when I upload a photo", hours_ago=8)
@@ -226,6 +230,9 @@ def test_posts_in_a_sealed_triage_cannot_be_acted_on_by_outsiders(alice_client):
         {"action": "route", "row": "1"},
         {"action": "route", "row": "1", "department": "nope"},
         {"action": "noise", "row": ",".join(str(n) for n in range(1, 600))},
+        {"action": "noise", "row": "9" * 30},
+        {"action": "noise", "row": "1\x00"},
+        {"action": "route", "row": "1", "department": "support\x00"},
     ],
 )
 def test_bad_input_is_a_400(alice_client, data):
