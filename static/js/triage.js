@@ -165,6 +165,13 @@
       openPicker(pickButton);
       return;
     }
+    const similar = event.target.closest("#triage-list [data-members-toggle]");
+    if (similar) {
+      const list = document.getElementById(similar.getAttribute("aria-controls"));
+      list.hidden = !list.hidden;
+      similar.setAttribute("aria-expanded", String(!list.hidden));
+      return;
+    }
     if (event.target.matches("[data-select-all]")) {
       boxes().forEach((box) => { box.checked = event.target.checked; });
       refreshBar();

@@ -88,6 +88,10 @@ def test_accept_pick_and_noise_by_keyboard(new_page, live_server, inbox):
     first, group = rows(page)[:2]
     assert first == f"trow-{inbox['outage'].pk}" and "×3 similar" in page.inner_text(f"#{group}")
     assert triage_count(page) == "9"
+    page.click(f"#{group} [data-members-toggle]")  # the group's other posts, on demand
+    assert page.locator(f"#{group} ul.members li").count() == 2
+    screenshot(page, "triage-group-open")
+    page.click(f"#{group} [data-members-toggle]")
 
     page.keyboard.press("j")
     page.keyboard.press("a")  # accept "Support" for the outage
