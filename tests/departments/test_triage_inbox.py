@@ -255,3 +255,18 @@ def test_post_tokens_ignore_case_links_handles_numbers_and_filler():
         "crashes",
         "order",
     }
+
+
+def test_hr_works_its_own_triage_with_hr_suggested(client, hana):
+    from departments.models import Department
+
+    item = post("About my manager", scores={"hr": 0.4, "support": 0.2})
+    item.triage_department = Department.objects.get(slug="hr")
+    item.save(update_fields=["triage_department"])
+    client.force_login(hana)
+    html = client.get("/triage/?inbox=hr").content.decode()
+    assert row_ids(html) == [item.pk] and "HR <b>0.40</b>" in html
+    assert 'action="/triage/act/?inbox=hr"' in html
+    client.post("/triage/act/?inbox=hr", {"action": "accept", "row": str(item.pk)})
+    assert Case.objects.unscoped().get(item=item).department.slug == "hr"
+    assert labels(item)["hr"] == (True, RoutingLabel.Kind.CONFIRMATION)
