@@ -5,9 +5,9 @@
   departments they belong to) sees everything except what a *sealed* department they are
   not in owns (`Department.sealed`, HR by default): that department's cases, its notes,
   the events of its cases and the handoffs to or from it, the items whose only cases are
-  its own, the items waiting in its own triage, its spikes and its rising terms. A
-  non-member never learns that a sealed case exists, even on an item shared with their own
-  department.
+  its own, the items waiting in its own triage, its spikes, its rising terms and its share
+  of the triage inbox's history. A non-member never learns that a sealed case exists, even
+  on an item shared with their own department.
 - A person in no department, and not staff, sees nothing (placed yet, or moved out).
 - An **API key** sees the items of its own source (the ones it posted) and their state,
   and their cases outside sealed departments. A key that acts as a user sees what that
@@ -209,6 +209,17 @@ class ThemeQuerySet(RestrictedQuerySet):
         if not viewer.hidden_slugs:
             return self._chain()
         return self.exclude(scope__in=list(viewer.hidden_slugs))
+
+
+class TriageRollupQuerySet(RestrictedQuerySet):
+    """The triage inbox's daily size and age, without what a hidden department owns."""
+
+    def _restrict(self, viewer: Viewer):
+        if viewer.kind in ("nobody", "key"):
+            return self.none()
+        if not viewer.hidden:
+            return self._chain()
+        return self.exclude(sealed_department_id__in=list(viewer.hidden))
 
 
 def item_scores(viewer, item) -> dict[str, float]:

@@ -16,6 +16,7 @@ from django.utils.timesince import timesince
 
 from departments import metrics
 from departments.filters import CaseFilter
+from departments.flow_diagram import handoff_diagram
 from departments.models import Case, Membership
 from departments.rollups import rollups_as_of, rollups_request_refresh
 from departments.selectors import (
@@ -150,6 +151,17 @@ def _render_with_rollups(request, template: str, context: dict):
     return response
 
 
+def _triage_chart(history: list[dict]) -> dict:
+    """The triage inbox over time for dashboards.js: posts waiting at the end of each day,
+    and the median and 90th percentile of how long they had waited (hours)."""
+    return {
+        "days": [row["day"].isoformat() for row in history],
+        "waiting": [row["waiting"] for row in history],
+        "median": [row["median_age_hours"] for row in history],
+        "p90": [row["p90_age_hours"] for row in history],
+    }
+
+
 @login_required
 def overview(request):
     _require_manager(request.user)
@@ -159,7 +171,8 @@ def overview(request):
     context = {
         **_base_context(request, flt),
         "data": data,
-        "charts": _chart_data(data, flt),
+        "charts": _chart_data(data, flt) | {"triage": _triage_chart(data["triage_history"])},
+        "triage_waited": any(row["waiting"] for row in data["triage_history"]),
         "spikes": metrics.spikes_for(request.user),
         "themes": metrics.themes_for("all"),
         **_as_of(),
@@ -202,9 +215,13 @@ def handoffs(request):
             if cell["kind"] == "rerouted"
             else drill_url(**_range(flt, cell["to"]), routed_by="person")
         )
-    return render(
-        request, "dashboards/handoffs.html", {**_base_context(request, flt), "data": data}
-    )
+    context = {
+        **_base_context(request, flt),
+        "data": data,
+        # Drawn from the matrix itself: the same cells, already scoped to the viewer.
+        "diagram": handoff_diagram(data["matrix"]),
+    }
+    return render(request, "dashboards/handoffs.html", context)
 
 
 @login_required

@@ -25,7 +25,12 @@ class CaseFilter(django_filters.FilterSet):
     since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     sla = django_filters.ChoiceFilter(
-        choices=[("overdue", "Overdue"), ("due_soon", "Due within an hour"), ("ok", "On time")],
+        choices=[
+            ("overdue", "Overdue"),
+            ("due_soon", "Due within an hour"),
+            ("breaching", "Overdue or due within an hour"),
+            ("ok", "On time"),
+        ],
         method="filter_sla",
     )
     q = django_filters.CharFilter(method="filter_q")
@@ -65,6 +70,8 @@ class CaseFilter(django_filters.FilterSet):
         open_cases = queryset.filter(status__in=Case.OPEN_STATUSES, first_response_at__isnull=True)
         if value == "overdue":
             return open_cases.filter(due_at__lt=now)
+        if value == "breaching":  # the queue's "Breaching" view
+            return open_cases.filter(due_at__lt=now + timedelta(hours=1))
         if value == "due_soon":
             return open_cases.filter(due_at__gte=now, due_at__lt=now + timedelta(hours=1))
         return queryset.exclude(pk__in=open_cases.filter(due_at__lt=now).values("pk"))

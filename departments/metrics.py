@@ -14,8 +14,8 @@ from django.db import connection
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from departments.models import DailyRollup, Department, Spike, ThemeSnapshot
-from departments.rollups import histogram_median
+from departments.models import DailyRollup, Department, Spike, ThemeSnapshot, TriageRollup
+from departments.rollups import histogram_median, histogram_quantile
 from departments.selectors import (
     capped_count,
     items_visible_to,
@@ -123,7 +123,37 @@ def overview(user, flt: DashboardFilter) -> dict:
         "total": _finish(totals, days, total_open),
         "triage": triage,
         "triage_more": triage_more,
+        "triage_history": triage_history(user, flt),
     }
+
+
+def triage_history(user, flt: DashboardFilter) -> list[dict]:
+    """The triage inbox day by day, from its rollups: posts waiting at the end of the day
+    (today: as of the last refresh) and the median and 90th percentile of how long they
+    had waited, in hours. Only the inboxes the viewer may see; days to come are left out."""
+    rows = TriageRollup.objects.visible_to(user).filter(day__gte=flt.start, day__lte=flt.end)
+    if flt.sources:
+        rows = rows.filter(source_id__in=flt.sources)
+    waiting: dict[date, int] = defaultdict(int)
+    hists: dict[date, list[int]] = {}
+    for row in rows.values("day", "waiting", "age_hist"):
+        waiting[row["day"]] += row["waiting"]
+        hist = hists.setdefault(row["day"], [0] * len(row["age_hist"]))
+        for index, count in enumerate(row["age_hist"]):
+            hist[index] += count
+    today = timezone.now().date()
+    days = [
+        flt.start + timedelta(days=n) for n in range((min(flt.end, today) - flt.start).days + 1)
+    ]
+    return [
+        {
+            "day": day,
+            "waiting": waiting.get(day, 0),
+            "median_age_hours": _hours(histogram_quantile(hists.get(day, []), 0.5)),
+            "p90_age_hours": _hours(histogram_quantile(hists.get(day, []), 0.9)),
+        }
+        for day in days
+    ]
 
 
 BACKLOG_CACHE_KEY = "dashboards:backlog"

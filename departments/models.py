@@ -14,6 +14,7 @@ from departments.access import (
     NoteQuerySet,
     SpikeQuerySet,
     ThemeQuerySet,
+    TriageRollupQuerySet,
 )
 
 
@@ -243,6 +244,28 @@ class SavedView(models.Model):
         return self.name
 
 
+class CaseView(models.Model):
+    """When a person last opened a case (its item's page or the queue's reading pane): a
+    queue row is unread while the case changed (`Case.updated_at`) after that.
+
+    Not a restricted model: it is read only for `user` themselves, always joined to cases
+    the queue already scoped to them, so it names no case the user could not see.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index the queue's unread check reads (user, case).
+            models.UniqueConstraint(fields=["user", "case"], name="case_view_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw case {self.case_id} at {self.seen_at:%Y-%m-%d %H:%M}"
+
+
 # Histogram bucket upper bounds (seconds) for response/resolution times in the rollups: a
 # median over any date range is read from summed buckets instead of scanning cases.
 DURATION_BUCKETS = [
@@ -295,6 +318,31 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.department_id}/{self.source_id}: {self.cases} cases"
+
+
+class TriageRollup(models.Model):
+    """The triage inbox at the end of one day (for today: when computed), per source and
+    inbox: how many posts were waiting, and how long they had waited since received
+    (a DURATION_BUCKETS histogram). Recomputed with the daily rollups."""
+
+    day = models.DateField()
+    source = models.ForeignKey("feedback.Source", on_delete=models.CASCADE, related_name="+")
+    # The sealed department these posts belong to (its own triage, or where they went on
+    # to alone), whose members alone see them; null for the shared inbox.
+    sealed_department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    waiting = models.PositiveIntegerField(default=0)
+    age_hist = ArrayField(models.PositiveIntegerField(), default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    objects = TriageRollupQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="triage_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source_id}/{self.sealed_department_id}: {self.waiting} waiting"
 
 
 class Spike(models.Model):

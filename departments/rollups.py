@@ -1,7 +1,9 @@
 """Keeping the dashboards' daily rollups current.
 
 `rollups_refresh(start=..., end=...)` recomputes whole days from the cases table (one
-GROUP BY over the cases created those days) and replaces their rows in one transaction.
+GROUP BY over the cases created those days) and the triage inbox of those days (from the
+event log: when each post entered triage and when it left), and replaces their rows in one
+transaction.
 A beat task refreshes today and yesterday every few minutes; `rebuild_rollups` does a
 longer range after an import.
 """
@@ -17,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from departments.models import DURATION_BUCKETS, DailyRollup
+from departments.models import DURATION_BUCKETS, DailyRollup, TriageRollup
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,71 @@ GROUP BY 1, 2, 3, 4, 5
 """
 
 
+# The triage inbox at the end of each day (today: at %(now)s), per source and inbox.
+# A post entered triage at its `triaged` event (routing wrote none for posts created in
+# triage directly: then when it was routed, else received) and left it at the first
+# `routed` or `noise` event after that (a person routing or dismissing it, or a re-score);
+# only the posts waiting at some point of the range are read: those still in triage, and
+# those that left since the range began. Its age is counted from when it was received.
+# `owner` is the sealed department the post belongs to, which alone may see it (the item
+# rule of departments.access): its own triage, or where it went on to with no case outside
+# sealed departments (the lowest id when several; safe, as more viewers are hidden from it).
+_TRIAGE = """
+WITH candidates AS (
+    SELECT i.id FROM feedback_feedbackitem i WHERE i.state = 'triage'
+    UNION
+    SELECT e.item_id FROM departments_caseevent e
+    WHERE e.kind IN ('routed', 'noise') AND e.created_at >= %(start)s
+), spans AS (
+    SELECT i.source_id, i.received_at,
+           coalesce(t.entered, i.routed_at, i.received_at) AS entered,
+           CASE WHEN i.state = 'triage' THEN NULL ELSE (
+               SELECT min(x.created_at) FROM departments_caseevent x
+               WHERE x.item_id = i.id AND x.kind IN ('routed', 'noise')
+                 AND x.created_at >= t.entered) END AS left_at,
+           coalesce(i.triage_department_id, t.inbox, CASE WHEN NOT EXISTS (
+               SELECT 1 FROM departments_case c JOIN departments_department d
+               ON d.id = c.department_id WHERE c.item_id = i.id AND NOT d.sealed) THEN (
+               SELECT min(c.department_id) FROM departments_case c JOIN departments_department d
+               ON d.id = c.department_id WHERE c.item_id = i.id AND d.sealed) END) AS owner
+    FROM candidates JOIN feedback_feedbackitem i ON i.id = candidates.id
+    LEFT JOIN LATERAL (
+        SELECT min(e.created_at) AS entered, max(e.to_department_id) AS inbox
+        FROM departments_caseevent e WHERE e.item_id = i.id AND e.kind = 'triaged'
+    ) t ON TRUE
+    WHERE i.state = 'triage' OR t.entered IS NOT NULL
+), points AS (
+    SELECT d::date AS day, least(d + interval '1 day', %(now)s) AS at
+    FROM generate_series(%(start)s, least(%(end)s, %(now)s) - interval '1 microsecond',
+                         interval '1 day') AS d
+)
+SELECT p.day, s.source_id, s.owner, count(*),
+       width_bucket(extract(epoch FROM p.at - s.received_at), %(bounds)s::float8[])
+FROM points p JOIN spans s
+  ON s.entered <= p.at AND (s.left_at IS NULL OR s.left_at > p.at) AND s.received_at <= p.at
+GROUP BY 1, 2, 3, 5
+"""
+
+
+def _triage_rows(cursor, params: dict) -> list[TriageRollup]:
+    rows: dict[tuple, TriageRollup] = {}
+    last = len(DURATION_BUCKETS) - 1
+    cursor.execute(_TRIAGE, params)
+    for day, source, owner, count, bucket in cursor.fetchall():
+        row = rows.get((day, source, owner))
+        if row is None:
+            row = rows[(day, source, owner)] = TriageRollup(
+                day=day,
+                source_id=source,
+                sealed_department_id=owner,
+                age_hist=[0] * len(DURATION_BUCKETS),
+                computed_at=params["now"],
+            )
+        row.waiting += count
+        row.age_hist[max(0, min(bucket - 1, last))] += count
+    return list(rows.values())
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -104,6 +171,7 @@ def rollups_refresh(*, start: date, end: date) -> int:
                 hist[
                     (day, dept, source, k, max(0, min(bucket - 1, len(DURATION_BUCKETS) - 1)))
                 ] += count
+        triage = _triage_rows(cursor, {**params, "bounds": bounds})
     for (day, dept, source, kind, bucket), count in hist.items():
         row = rows.get((day, dept, source))
         if row is None:
@@ -113,6 +181,8 @@ def rollups_refresh(*, start: date, end: date) -> int:
     with transaction.atomic():
         DailyRollup.objects.filter(day__gte=start, day__lte=end).delete()
         DailyRollup.objects.bulk_create(rows.values(), batch_size=2000)
+        TriageRollup.objects.unscoped().filter(day__gte=start, day__lte=end).delete()
+        TriageRollup.objects.unscoped().bulk_create(triage, batch_size=2000)
     if end >= timezone.now().date():
         # A refresh that reaches today makes the dashboards current, rows written or not.
         with contextlib.suppress(Exception):
@@ -153,14 +223,20 @@ def rollups_request_refresh(as_of: datetime | None, *, now: datetime | None = No
 
 def histogram_median(hist: list[int]) -> float | None:
     """The median, in seconds, of a DURATION_BUCKETS histogram (linear within a bucket)."""
+    return histogram_quantile(hist, 0.5)
+
+
+def histogram_quantile(hist: list[int], q: float) -> float | None:
+    """The q-quantile (0 < q < 1), in seconds, of a DURATION_BUCKETS histogram, linear
+    within a bucket."""
     total = sum(hist)
     if not total:
         return None
-    half, seen = total / 2, 0
+    rank, seen = total * q, 0
     for index, count in enumerate(hist):
-        if seen + count >= half and count:
+        if seen + count >= rank and count:
             low = 0 if index == 0 else DURATION_BUCKETS[index - 1]
             high = DURATION_BUCKETS[index] if index < len(DURATION_BUCKETS) - 1 else low * 2
-            return low + (high - low) * ((half - seen) / count)
+            return low + (high - low) * ((rank - seen) / count)
         seen += count
     return None

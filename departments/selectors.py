@@ -8,6 +8,8 @@ config/access.py (the enforcement): every read here starts from
 import contextlib
 from itertools import chain
 
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import Q, QuerySet
 
 from departments.access import viewer_of
@@ -64,6 +66,31 @@ def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """Count up to `cap` rows (LIMIT in the subquery), so a count never scans a million."""
     n = queryset.order_by()[: cap + 1].count()
     return min(n, cap), n > cap
+
+
+def capped_counts(querysets: dict[str, QuerySet], cap: int = COUNT_CAP) -> dict:
+    """`capped_count` of several querysets in one round trip: {name: (count, more)}.
+
+    Each queryset compiles through its own compiler, so the access check still applies to
+    every one of them (an unscoped restricted queryset raises here as it would alone)."""
+    if not querysets:
+        return {}
+    parts, params = [], []
+    for queryset in querysets.values():
+        limited = queryset.order_by().values("pk")[: cap + 1]
+        try:
+            sql, part_params = limited.query.get_compiler(using=limited.db).as_sql()
+        except EmptyResultSet:  # .none(): an invalid filter lists nothing
+            parts.append("0")
+            continue
+        # sql is Django's own compiled query; every value stays in params.
+        parts.append(f"(SELECT count(*) FROM ({sql}) AS capped)")  # noqa: S608
+        params.extend(part_params)
+    using = next(iter(querysets.values())).db
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(parts)}", params)
+        row = cursor.fetchone()
+    return {name: (min(n, cap), n > cap) for name, n in zip(querysets, row, strict=True)}
 
 
 def item_timeline(user, item: FeedbackItem) -> list:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from departments.models import Case, CaseEvent, Department, Membership, Note
+from departments.models import Case, CaseEvent, CaseView, Department, Membership, Note
 from feedback.models import FeedbackItem
 from routing.labels import NOISE, label_record
 from routing.models import RoutingLabel
@@ -478,6 +478,22 @@ def note_add(*, item: FeedbackItem, actor, body: str, department: Department | N
             from_department=filed_in,
         )
     return note
+
+
+def cases_mark_seen(*, user, cases: Sequence[Case]) -> None:
+    """Record that `user` has read these cases now (the item page or the queue's reading pane
+    showed them, or they just acted on them): their queue rows stop being unread until the
+    case changes again. One upsert whatever the number of cases; the caller has already
+    read `cases` through the access check."""
+    if not cases or not user.is_authenticated:
+        return
+    now = timezone.now()
+    CaseView.objects.bulk_create(
+        [CaseView(user=user, case_id=case.pk, seen_at=now) for case in cases],
+        update_conflicts=True,
+        unique_fields=["user", "case"],
+        update_fields=["seen_at"],
+    )
 
 
 def _note_department(item: FeedbackItem, actor, chosen: Department | None) -> Department | None:

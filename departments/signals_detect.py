@@ -265,37 +265,44 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
     return found
 
 
-def _spike_terms(dimension: str, key: str, hour: datetime) -> list[str]:
+def _spike_items_sql(dimension: str, key: str, hour: datetime, *, column: str) -> str:
+    """The spike hour's posts in its scope (an _items_sql), selecting `column`."""
     end = hour + timedelta(hours=1)
     if dimension == "department":
         dept = Department.objects.filter(slug=key).first()
-        query = _items_sql(department_id=dept.pk if dept else None, start=hour, end=end)
-    elif dimension == "source":
+        return _items_sql(
+            department_id=dept.pk if dept else None, start=hour, end=end, column=column
+        )
+    if dimension == "source":
         from feedback.models import Source
 
         source_id = Source.objects.filter(slug=key).values_list("pk", flat=True).first() or 0
-        query = _items_sql(
-            department_id=None, start=hour, end=end, extra=f"AND i.source_id = {int(source_id)}"
-        )
+        extra = f"AND i.source_id = {int(source_id)}"
     else:
         # Intent names are our own fixed vocabulary (routing.enrichment); still, keep only
         # letters and underscores before they go into the ts_stat query text.
         safe = "".join(ch for ch in key if ch.isalpha() or ch == "_")
-        query = _items_sql(
-            department_id=None, start=hour, end=end, extra=f"AND '{safe}' = ANY(i.intents)"
-        )
-    terms, _ = _term_counts(query, limit=10)
-    return list(terms)[:10]
+        extra = f"AND '{safe}' = ANY(i.intents)"
+    return _items_sql(department_id=None, start=hour, end=end, extra=extra, column=column)
+
+
+def _spike_terms(dimension: str, key: str, hour: datetime) -> tuple[list[str], list[str]]:
+    """(the spike hour's top stems, the same as people wrote them): the stems are for
+    matching other departments' vocabularies (stems too), the words are what is shown."""
+    query = _spike_items_sql(dimension, key, hour, column="i.search_vector")
+    stems = list(_term_counts(query, limit=10)[0])[:10]
+    words = surface_words(_spike_items_sql(dimension, key, hour, column="i.body"), stems)
+    return stems, [words.get(stem, stem) for stem in stems]
 
 
 def _record(dimension, key, hour, count, mean, z, vocabularies) -> Spike:
     """Store the spike; `related` are the departments of `vocabularies` (slug: usual terms)
-    that share one of its top words."""
-    terms = _spike_terms(dimension, key, hour)
+    that share one of its top words. Its terms are stored as people wrote them."""
+    stems, terms = _spike_terms(dimension, key, hour)
     related = sorted(
         scope
         for scope, vocabulary in vocabularies.items()
-        if scope != key and vocabulary & set(terms[:5])
+        if scope != key and vocabulary & set(stems[:5])
     )
     with transaction.atomic():
         spike, _ = Spike.objects.update_or_create(
@@ -366,7 +373,10 @@ def _pct(value) -> str:
 
 
 def _hours(value) -> str:
-    return f"{value} h" if value is not None else "n/a"
+    """A duration as the dashboards write it ("1 h 12 m"), or "n/a"."""
+    from departments.templatetags.workspace import hours_human
+
+    return hours_human(value) if value is not None else "n/a"
 
 
 def digest_context(user, department: Department, *, now: datetime) -> dict | None:
@@ -400,7 +410,7 @@ def digest_context(user, department: Department, *, now: datetime) -> dict | Non
         "numbers": [
             ("New cases", str(row["cases"])),
             ("Open now", str(row["open"])),
-            ("Oldest open", _hours(row["oldest_open_age_hours"] or 0)),
+            ("Oldest open", _hours(row["oldest_open_age_hours"])),
             ("First response within SLA", _pct(row["first_response_sla"])),
             ("Median first response", _hours(row["median_first_response_hours"])),
             ("Resolution within SLA", _pct(row["resolution_sla"])),

@@ -12,9 +12,10 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case as CaseWhen
-from django.db.models import Count, IntegerField, Value, When
+from django.db.models import Count, Exists, IntegerField, OuterRef, Value, When
 from django.http import Http404, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -23,12 +24,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from departments import services
 from departments.access import item_scores, viewer_of
 from departments.filters import CaseFilter
-from departments.models import Case, Department, Membership, SavedView
+from departments.models import Case, CaseView, Department, Membership, SavedView
 from departments.presence import presence_many, presence_others, presence_touch
 from departments.selectors import (
     author_other_posts,
     can_act_on,
     capped_count,
+    capped_counts,
     departments_for,
     item_timeline,
     saved_views_for,
@@ -71,8 +73,9 @@ def _page_number(params) -> int:
         return 1
 
 
-def _nav(request) -> dict:
-    """What the sidebar shows on every workspace page."""
+def _nav(request, departments: list[Department] | None = None) -> dict:
+    """What the sidebar shows on every workspace page (`departments`: the user's, when the
+    caller has read them already)."""
     user = request.user
     views = saved_views_for(user)
     for view in views:
@@ -88,7 +91,8 @@ def _nav(request) -> dict:
         view.count, view.more = capped_count(
             CaseFilter(data, queryset=base, request=request).qs, cap=999
         )
-    departments = list(departments_for(user))
+    if departments is None:
+        departments = list(departments_for(user))
     return {
         "nav_departments": departments,
         "nav_triage_count": capped_count(
@@ -138,29 +142,182 @@ def _queue_rows(request, department: Department, params):
     return filterset, rows.order_by(*SORTS[sort]), sort
 
 
+# The one-click views above a queue's rows: a name and the filter it applies ("me" stands
+# for the viewer's username). Each counts through the same CaseFilter as the rows.
+QUEUE_VIEWS = [
+    ("all", "All open", {}),
+    ("mine", "Mine", {"assignee": "me"}),
+    ("unassigned", "Unassigned", {"assignee": "none"}),
+    ("breaching", "Breaching", {"sla": "breaching"}),
+]
+# The filters behind the filter bar's "More" menu (text and dates).
+MORE_FILTERS = ("tag", "source", "language", "since", "until")
+# Query parameters that do not change which cases a queue lists.
+NOT_FILTERS = ("page", "open", "sort")
+
+
+def _filter_params(params) -> dict[str, list[str]]:
+    return {
+        key: [v for v in values if v]
+        for key, values in params.lists()
+        if key not in NOT_FILTERS and any(values)
+    }
+
+
+def _queue_views(request, department: Department, params, total=None) -> list[dict]:
+    """The view chips with their counts (one query for all of them), the one whose filter
+    is the current one marked active. `total`, when given, is counted in the same query."""
+    current = _filter_params(params)
+    sort = params.get("sort")
+    views, querysets = [], {}
+    for key, label, view_filter in QUEUE_VIEWS:
+        wanted = {
+            name: request.user.get_username() if value == "me" else value
+            for name, value in view_filter.items()
+        }
+        query = QueryDict(mutable=True)
+        for name, value in wanted.items():
+            query[name] = value
+        if sort:
+            query["sort"] = sort
+        _, rows, _ = _queue_rows(request, department, query)
+        querysets[key] = rows
+        views.append(
+            {
+                "key": key,
+                "label": label,
+                "query": query.urlencode(),
+                "active": current == {name: [value] for name, value in wanted.items()},
+            }
+        )
+    if total is not None:
+        querysets["_total"] = total
+    counts = capped_counts(querysets, cap=999)
+    for view in views:
+        view["count"], view["more"] = counts[view["key"]]
+    return views, counts.get("_total")
+
+
+def _filter_menus(filterset, params, teammates) -> list[dict]:
+    """The filter bar's compact menus: each a chip that opens a list of checkboxes (several
+    values) or radio buttons (one), over the same GET form the queue always had."""
+    form = filterset.form
+
+    def menu(name, label, choices, multiple, empty=""):
+        chosen = params.getlist(name) if multiple else [params.get(name, "")]
+        options = [(value, text, value in chosen) for value, text in choices]
+        picked = [text for value, text, on in options if on and value]
+        return {
+            "name": name,
+            "label": label,
+            "multiple": multiple,
+            "empty": empty,
+            "options": options,
+            "summary": ", ".join(picked) if picked else empty,
+            "active": bool(picked),
+        }
+
+    def choices(name):
+        return [(str(v), str(t)) for v, t in form.fields[name].choices if v != ""]
+
+    people = [(m.user.get_username(), m.user.get_username()) for m in teammates]
+    return [
+        menu("status", "Status", choices("status"), True, empty="open"),
+        menu("priority", "Priority", choices("priority"), True),
+        menu(
+            "assignee",
+            "Assignee",
+            [("", "Anyone"), ("none", "Unassigned"), *people],
+            False,
+        ),
+        menu("sla", "SLA", [("", "Any"), *choices("sla")], False),
+        menu("sentiment", "Sentiment", [("", "Any"), *choices("sentiment")], False),
+        menu("routed_by", "Routed by", choices("routed_by"), True),
+    ]
+
+
+def _open_param(params) -> int | None:
+    value = params.get("open", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def _row_links(department: Department, params) -> dict:
+    """What a queue row links to: the full item page (naming this queue, for its previous /
+    next) and the queue itself with the item open in the reading pane (`pane_base` ends in
+    ? or &, the row appends open=<item>)."""
+    query = params.copy()
+    query.pop("open", None)
+    path = reverse("departments:queue", args=[department.slug])
+    listing = f"{path}?{query.urlencode()}" if query else path
+    return {
+        "item_from": urlencode({"from": listing}),
+        "pane_base": f"{path}?{query.urlencode()}&" if query else f"{path}?",
+    }
+
+
+def _reading_pane(request, department: Department, item_id: int) -> dict:
+    """The item page's content for the queue's reading pane: read, logged and marked seen
+    exactly as the item page is."""
+    item = _visible_item(request, item_id)
+    presence_touch(item_id=item.pk, user=request.user)
+    context = _item_context(request, item)
+    sealed_access_record(viewer=request.user, cases=context["cases"], via="page")
+    services.cases_mark_seen(user=request.user, cases=context["cases"])
+    links = _row_links(department, request.GET)
+    context["full_url"] = f"{reverse('departments:item', args=[item.pk])}?{links['item_from']}"
+    context["close_url"] = links["pane_base"].rstrip("?&")
+    return context
+
+
+def _with_seen(rows, user):
+    """Annotate `seen`: the user opened the case after its last change (else it is unread)."""
+    return rows.annotate(
+        seen=Exists(
+            CaseView.objects.filter(
+                user=user, case=OuterRef("pk"), seen_at__gte=OuterRef("updated_at")
+            )
+        )
+    )
+
+
 @login_required
 def queue(request, slug: str):
-    department = get_object_or_404(departments_for(request.user), slug=slug)
+    departments = list(departments_for(request.user))
+    department = next((d for d in departments if d.slug == slug), None)
+    if department is None:
+        raise Http404
+    open_id = _open_param(request.GET)
+    if request.htmx and request.htmx.target == "reading-pane":
+        if open_id is None:
+            raise Http404
+        return render(
+            request,
+            "departments/_reading_pane.html",
+            _reading_pane(request, department, open_id),
+        )
     filterset, rows, sort = _queue_rows(request, department, request.GET)
     page = _page_number(request.GET)
-    cases = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    cases = list(_with_seen(rows, request.user)[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
     has_next = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]
-    if filterset.form.cleaned_data.get("q") if filterset.is_valid() else False:
+    searching = filterset.form.cleaned_data.get("q") if filterset.is_valid() else False
+    # Counted with the view chips, in one query.
+    views, total = _queue_views(request, department, request.GET, None if searching else rows)
+    if searching:
         # Counting every match of a common search word costs far more than the page itself
         # (a full-text hit list of 100,000+ posts): searches show no total.
         # Unless the matches fit on the pages seen so far: then the rows are the count.
         if has_next:
-            total, more = page * PAGE_SIZE, True
+            total = page * PAGE_SIZE, True
         else:
-            total, more = (page - 1) * PAGE_SIZE + len(cases), False
-    else:
-        total, more = capped_count(rows, cap=1000)
+            total = (page - 1) * PAGE_SIZE + len(cases), False
     viewers = presence_many(item_ids=[c.item_id for c in cases], user=request.user)
     for case in cases:
         case.viewers = viewers.get(case.item_id, [])
     query = request.GET.copy()
     query.pop("page", None)
+    query.pop("open", None)
+    teammates = list(Membership.objects.filter(department=department).select_related("user"))
     context = {
         "department": department,
         "filterset": filterset,
@@ -169,20 +326,35 @@ def queue(request, slug: str):
         "sorts": list(SORTS),
         "page": page,
         "has_next": has_next,
-        "total": total,
-        "total_more": more,
+        "total": total[0],
+        "total_more": total[1],
         "query": query.urlencode(),
-        # Item links name the queue (this very list) they were opened from.
-        "item_from": urlencode({"from": request.get_full_path()}),
+        "views": views,
+        "menus": _filter_menus(filterset, request.GET, teammates),
+        "more_active": sum(1 for name in MORE_FILTERS if request.GET.get(name)),
+        "open_id": open_id,
+        **_row_links(department, request.GET),
         "can_act": can_act_on(request.user, Case(department=department)),
-        "teammates": Membership.objects.filter(department=department).select_related("user"),
-        "departments": Department.objects.order_by("name"),
+        "teammates": teammates,
     }
     if request.htmx and request.htmx.target == "queue-rows":
-        # The rows, and out of band the header's count and the query the "Save view" and
-        # bulk forms send: both must follow the rows shown.
+        # The rows, and out of band the header's count, the view chips, the filter menus'
+        # summaries and the query the "Save view" and bulk forms send: all follow the rows.
         return render(request, "departments/_queue_rows.html", context)
-    return render(request, "departments/queue.html", {**context, **_nav(request)})
+    if open_id is not None:
+        # Reloading /queue/<slug>/?open=<item> opens the reading pane again (unless the item
+        # is gone or out of sight: then the queue shows without it).
+        try:
+            pane = _reading_pane(request, department, open_id)
+        except Http404:
+            context["open_id"] = None
+        else:
+            context["pane_html"] = render_to_string(
+                "departments/_reading_pane.html", pane, request=request
+            )
+    return render(
+        request, "departments/queue.html", {**context, **_nav(request, departments=departments)}
+    )
 
 
 def _check_triage_reader(request) -> None:
@@ -455,6 +627,7 @@ def item_detail(request, pk: int):
     context = _item_context(request, item)
     # The cases the page shows (departments loaded): no second query to log them.
     sealed_access_record(viewer=request.user, cases=context["cases"], via="page")
+    services.cases_mark_seen(user=request.user, cases=context["cases"])
     return render(
         request,
         "departments/item.html",
@@ -492,6 +665,9 @@ def _after_action(request, item: FeedbackItem, error: str = ""):
         return redirect("departments:home")
     if request.htmx:
         context = {**_item_context(request, fresh, error), **_nav(request)}
+        # The page (or reading pane) shows the cases as they now are: one's own action
+        # leaves them read.
+        services.cases_mark_seen(user=request.user, cases=context["cases"])
         return render(request, "departments/_item_changed.html", context)
     if error:
         messages.error(request, error)
@@ -519,19 +695,27 @@ def _run(request, case_or_item, fn):
 def case_claim(request, pk: int):
     case = _case_for_action(request, pk)
     if request.htmx and request.POST.get("from") == "row":
+        # Claiming from the list is not reading the case: a row read before stays read,
+        # an unread one stays unread.
+        was_seen = CaseView.objects.filter(
+            user=request.user, case=case, seen_at__gte=case.updated_at
+        ).exists()
         try:
             services.case_claim(case=case, user=request.user)
             error = ""
         except services.ActionError as exc:
             error = str(exc)
-        case = (
-            Case.objects.visible_to(request.user)
-            .select_related("item", "item__source", "item__author", "assignee")
-            .get(pk=case.pk)
-        )
+        if was_seen:
+            services.cases_mark_seen(user=request.user, cases=[case])
+        case = _with_seen(
+            Case.objects.visible_to(request.user).select_related(
+                "item", "item__source", "item__author", "assignee"
+            ),
+            request.user,
+        ).get(pk=case.pk)
         case.viewers = []
         # The row's links name the queue it sits in, as the queue page's own rows do.
-        current = request.htmx.current_url_abs_path or ""
+        current = urlsplit(request.htmx.current_url_abs_path or "")
         return render(
             request,
             "departments/queue.html#row",
@@ -539,7 +723,7 @@ def case_claim(request, pk: int):
                 "case": case,
                 "row_error": error,
                 "can_act": True,
-                "item_from": urlencode({"from": current}),
+                **_row_links(case.department, QueryDict(current.query)),
             },
         )
     return _run(request, case, lambda: services.case_claim(case=case, user=request.user))

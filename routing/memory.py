@@ -46,6 +46,15 @@ class MemorySettings:
     lexical_share: float = 0.5
     # Most recent labels kept in memory per process (older ones live on in retraining).
     capacity: int = 20_000
+    # Organisation thresholds (organisation_thresholds): a department's threshold comes
+    # down to a lower score once at least `threshold_min_labelled` labelled posts scored
+    # between it and the model's threshold were right `target_precision` of the time,
+    # judged by the Wilson lower bound at `threshold_z` standard errors.
+    target_precision: float = 0.9
+    threshold_min_labelled: int = 10
+    threshold_z: float = 1.0
+    # Never below this, whatever the labels say.
+    threshold_floor: float = 0.3
 
 
 CORRECTION_WEIGHT = 1.0
@@ -104,14 +113,77 @@ def keys_of(model, scored) -> Keys | None:
     return Keys(scored.embedded, scored.word_block)
 
 
+def wilson_lower(right: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Lower end of the Wilson score interval of a share (elementwise)."""
+    n = np.maximum(n, 1)
+    share = right / n
+    centre = share + z * z / (2 * n)
+    spread = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
+def organisation_thresholds(
+    labels: tuple[str, ...],
+    proba: np.ndarray,
+    decisions: list[dict[str, float]],
+    base: dict[str, float],
+    settings: MemorySettings,
+) -> dict[str, float]:
+    """Per-department thresholds lowered where this organisation's own labels show the
+    model is right more often than the shipped thresholds assume.
+
+    The shipped thresholds are set on public sources held out one at a time, a harsher
+    test than most organisations' traffic. Staff decide the posts the model was unsure
+    about (triage), so for each department the labelled posts whose model score lies
+    below its threshold tell how often routing them there would have been right: a post
+    labelled for the department counts as right; one labelled against it, or put only in
+    other departments (or noise), as wrong (routing opens a case in every department over
+    its threshold, so every post counts, as in training.choose_thresholds). Walking down
+    from the shipped threshold, the new one is the lowest score at which the band between
+    the two still reaches the target precision with the Wilson lower bound. Only lowers:
+    posts above a threshold were routed and are checked by the people who work them.
+    Returns only the departments whose threshold moved."""
+    lowered: dict[str, float] = {}
+    if not len(decisions):
+        return lowered
+    for column, label in enumerate(labels):
+        limit = base.get(label)
+        if limit is None:
+            continue
+        scores, right = [], []
+        for row, decided in enumerate(decisions):
+            value = decided.get(label)
+            if value is None and not any(v > 0 for v in decided.values()):
+                continue  # no decision about this department
+            score = float(proba[row, column])
+            if settings.threshold_floor <= score < limit:
+                scores.append(score)
+                right.append(1.0 if value is not None and value > 0 else 0.0)
+        if len(scores) < settings.threshold_min_labelled:
+            continue
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        ranked = np.asarray(scores)[order]
+        hits = np.cumsum(np.asarray(right)[order])
+        n = np.arange(1, len(ranked) + 1)
+        bound = wilson_lower(hits, n, settings.threshold_z)
+        ok = np.flatnonzero(
+            (bound >= settings.target_precision) & (n >= settings.threshold_min_labelled)
+        )
+        if len(ok):
+            lowered[label] = round(float(ranked[ok[-1]]), 4)
+    return lowered
+
+
 class CorrectionMemory:
-    """Labelled posts as keys plus per-department signed weights."""
+    """Labelled posts as keys plus per-department signed weights, and the organisation
+    thresholds those labels support (`thresholds`: department -> lowered threshold)."""
 
     def __init__(self, settings: MemorySettings | None = None) -> None:
         self.settings = settings or MemorySettings()
         self.item_ids: list[int] = []
         self.keys = Keys(np.zeros((0, 0), dtype=np.float32))
         self.labels: list[dict[str, float]] = []
+        self.thresholds: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -202,14 +274,20 @@ _lock = threading.Lock()
 _state: dict = {"memory": None, "model_version": None, "seen": None, "keys": {}}
 
 
-def memory_for(classifier) -> CorrectionMemory:
-    """The memory for the active classifier, refreshed when labels changed (one query)."""
+def _label_marker() -> tuple:
+    """(count, newest update) of the labels: one indexed query that says whether any
+    label changed since the memory was built."""
     from django.db.models import Count, Max
 
     from routing.models import RoutingLabel
 
     marker = RoutingLabel.objects.aggregate(n=Count("pk"), last=Max("updated_at"))
-    marker = (marker["n"], marker["last"])
+    return (marker["n"], marker["last"])
+
+
+def memory_for(classifier) -> CorrectionMemory:
+    """The memory for the active classifier, refreshed when labels changed (one query)."""
+    marker = _label_marker()
     with _lock:
         current = _state["memory"]
         if (
@@ -266,10 +344,19 @@ def memory_build(
     bodies = dict(FeedbackItem.objects.filter(pk__in=missing).values_list("pk", "body"))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
-        fresh = keys_of(model, model.score_batch([bodies[i] for i in chunk]))
+        scored = model.score_batch([bodies[i] for i in chunk])
+        fresh = keys_of(model, scored)
         for n, i in enumerate(chunk):
-            cache[i] = fresh.rows(slice(n, n + 1))
+            # The model's own probabilities (before any memory) for the thresholds.
+            cache[i] = (fresh.rows(slice(n, n + 1)), scored.proba[n])
     for stale in set(cache) - set(ids):  # fell out of the memory, or erased
         del cache[stale]
-    memory.replace(ids, Keys.stack([cache[i] for i in ids]), labels)
+    memory.replace(ids, Keys.stack([cache[i][0] for i in ids]), labels)
+    memory.thresholds = organisation_thresholds(
+        model.labels,
+        np.vstack([cache[i][1] for i in ids]),
+        labels,
+        model.thresholds,
+        memory.settings,
+    )
     return memory

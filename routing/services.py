@@ -18,7 +18,7 @@ from routing.classification import ActiveClassifier, classifier_active
 from routing.classifier.model import ScoredBatch
 from routing.dispatch import routing_enqueue
 from routing.enrichment import Signals, signals_compute
-from routing.memory import MemoryEffect, keys_of, memory_for
+from routing.memory import CorrectionMemory, MemoryEffect, keys_of, memory_for
 from routing.models import Rule
 from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile, rules_apply
 
@@ -82,8 +82,18 @@ def rules_load(departments: Sequence[str]) -> list[CompiledRule]:
     return compiled
 
 
-def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Department]) -> dict:
+def thresholds_for(
+    classifier: ActiveClassifier,
+    departments: dict[str, Department],
+    memory: CorrectionMemory | None = None,
+) -> dict:
+    """What routing compares scores with: the model's thresholds, lowered where this
+    organisation's labels support it (memory.organisation_thresholds), unless an admin
+    set a department's threshold by hand."""
     thresholds = {k: float(v) for k, v in classifier.model.thresholds.items()}
+    memory = memory if memory is not None else memory_for(classifier)
+    for slug, lowered in memory.thresholds.items():
+        thresholds[slug] = min(thresholds.get(slug, 1.0), lowered)
     for slug, dept in departments.items():
         if dept.routing_threshold is not None:
             thresholds[slug] = dept.routing_threshold
@@ -95,7 +105,10 @@ def thresholds_for(classifier: ActiveClassifier, departments: dict[str, Departme
 
 
 def batch_score(
-    classifier: ActiveClassifier, texts: list[str], thresholds: dict[str, float]
+    classifier: ActiveClassifier,
+    texts: list[str],
+    thresholds: dict[str, float],
+    memory: CorrectionMemory | None = None,
 ) -> tuple[ScoredBatch, list[MemoryEffect]]:
     """Score a batch as routing does: the model (with the cascade when ROUTING_CASCADE is
     on), then the correction memory, which moves the scores of posts like ones staff
@@ -106,7 +119,8 @@ def batch_score(
         {label: round(float(p), 4) for label, p in zip(model.labels, row, strict=True)}
         for row in scored.proba
     ]
-    effects = memory_for(classifier).apply(keys_of(model, scored), model_scores, thresholds)
+    memory = memory if memory is not None else memory_for(classifier)
+    effects = memory.apply(keys_of(model, scored), model_scores, thresholds)
     return scored, effects
 
 
@@ -191,8 +205,9 @@ def items_decide(
 ) -> list[Decision]:
     """Classify a batch in one model call, then decide item by item. Writes nothing."""
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
-    thresholds = thresholds_for(classifier, departments)
-    scored, effects = batch_score(classifier, [item.body for item in items], thresholds)
+    memory = memory_for(classifier)  # one query: have the labels changed?
+    thresholds = thresholds_for(classifier, departments, memory)
+    scored, effects = batch_score(classifier, [item.body for item in items], thresholds, memory)
     decisions = []
     sentiment = scored.sentiment
     for row, (item, effect) in enumerate(zip(items, effects, strict=True)):

@@ -26,7 +26,7 @@ from feedback.models import FeedbackItem, Source
 from feedback.services import feedback_ingest
 from routing.classification import classifier_active
 from routing.classifier.evaluation import evaluate_proba
-from routing.memory import memory_reset
+from routing.memory import memory_for, memory_reset
 from routing.services import batch_score, items_route, thresholds_for
 
 NOISE = "noise"
@@ -53,10 +53,11 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
     classifier = classifier_active()
     model = classifier.model
     departments = {d.slug: d for d in Department.objects.all()}
-    thresholds = thresholds_for(classifier, departments)
+    memory = memory_for(classifier)
+    thresholds = thresholds_for(classifier, departments, memory)
     rows = []
     for start in range(0, len(texts), BATCH):
-        _, effects = batch_score(classifier, texts[start : start + BATCH], thresholds)
+        _, effects = batch_score(classifier, texts[start : start + BATCH], thresholds, memory)
         for effect in effects:
             rows.append([effect.scores.get(label, 0.0) for label in model.labels])
     proba = np.array(rows, dtype=np.float64).reshape(len(texts), len(model.labels))
@@ -68,6 +69,9 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
         "auto_route_precision": report["auto_route_precision"],
         "coverage": report["coverage"],
         "n": report["n"],
+        # What routing compared with: the model's thresholds, or the organisation's where
+        # its labels brought them down (memory.organisation_thresholds).
+        "thresholds": {label: round(thresholds[label], 4) for label in model.labels},
     }
 
 

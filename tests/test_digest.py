@@ -28,6 +28,8 @@ def test_weekly_digest_mails_each_manager_their_department():
     [message] = mail.outbox
     assert message.to == ["mona@example.com"] and "Support" in message.subject
     assert "New cases: 1" in message.body
+    # Durations read as on the dashboards: the case has been open a day.
+    assert "Oldest open: 1 d" in message.body
 
 
 def _week_with_signals(body_term: str = "refund"):

@@ -112,6 +112,8 @@ def payload_spike_detected(*, spike) -> dict[str, Any]:
         "count": spike.count,
         "baseline": spike.baseline,
         "zscore": spike.zscore,
+        # Why it fired, as the email and the dashboards say it.
+        "reason": spike.reason,
         "terms": list(spike.terms),
         "related_departments": list(spike.related),
     }
@@ -193,10 +195,10 @@ def slack_text(*, event: str, data: dict) -> str:
         where = f"{_slack_escape(data.get('dimension'))} {_slack_escape(data.get('key'))}"
         terms = ", ".join(_slack_escape(t) for t in (data.get("terms") or [])[:5])
         about = f" — about: {terms}" if terms else ""
-        baseline = data.get("baseline")
-        usual = f"{baseline:.1f}" if isinstance(baseline, int | float) else "?"
-        return (
-            f":rotating_light: Spike for {where}: {data.get('count')} posts in an hour "
-            f"(usually {usual}){about}"
-        )
+        reason = data.get("reason")
+        if not reason:  # a delivery queued before payloads carried the reason
+            baseline = data.get("baseline")
+            usual = f"{baseline:.1f}" if isinstance(baseline, int | float) else "?"
+            reason = f"{data.get('count')} posts this hour against about {usual} expected"
+        return f":rotating_light: Spike for {where}: {_slack_escape(reason)}{about}"
     return f"Switchboard event {_slack_escape(event)}"

@@ -65,3 +65,16 @@ def hours_human(hours) -> str:
     if h:
         return f"{h} h {m} m" if m else f"{h} h"
     return f"{m} m"
+
+
+@register.filter
+def age(moment: datetime | None) -> str:
+    """How long ago, in one short unit, for a dense queue row: "40s", "12m", "5h", "3d",
+    "6w". The full time is the cell's title."""
+    if moment is None:
+        return ""
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

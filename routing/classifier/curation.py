@@ -32,6 +32,27 @@ SOURCE_WEIGHTS: dict[tuple[str, str], tuple[float, str]] = {
 }
 
 
+# Estimated share of each source's rows whose department is wrong: the dataset README's
+# spot checks ("Label-noise estimate", 10-20 random rows per source; a range is taken at its
+# midpoint, "< 5 %" as 2.5 %). Sources it gives no figure for count as clean. Thresholds
+# use these so a noisy source's wrong labels are not all charged to the model
+# (training.choose_thresholds); none of them was fitted to validation.csv.
+SOURCE_LABEL_NOISE: dict[str, float] = {
+    "ibm_twitter_care": 0.25,
+    "complaints_tweets": 0.275,
+    "amazon_qa_appliances": 0.20,
+    "reddit_antiwork": 0.20,
+    "coachella_tweets": 0.15,
+    "k8_phone_reviews": 0.10,
+    "xdailydialog": 0.10,
+    "uci_sentiment_sentences": 0.05,
+    "crowdflower_disasters": 0.05,
+    "crowdflower_text_emotion": 0.05,
+    "indeed_bank_reviews": 0.025,
+    "glassdoor_company1": 0.025,
+}
+
+
 def source_weight(source: str, department: str) -> float:
     entry = SOURCE_WEIGHTS.get((source, department))
     return entry[0] if entry else 1.0

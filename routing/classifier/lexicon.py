@@ -52,7 +52,12 @@ DEPARTMENT_TERMS: dict[str, frozenset[str]] = {
         my_account my_refund login log_in sign_in invoice receipt chargeback dispute
         overcharged double_charged charged_twice renewal helpdesk live_chat no_response
         complaint address reschedule unsubscribe_me close_my delete_my
-        """
+        deliver delivering deliveries ship_to deliver_to delivery_to pincode pin_code
+        postcode post_code zip_code cash_on_delivery cod emi emi_option instalment
+        instalments installment installments monthly_payments order_status order_id
+        ordered purchased call_me call_back contact_me reach_me customer_care
+        executive store_open shop_open opening_hours store_hours pick_up collect_from
+                """
     ),
     "hr": _entries(
         """

@@ -26,13 +26,16 @@ from .features import (
     with_embedding,
     word_bucket_index,
 )
-from .normalize import normalize_text, split_segments, word_tokens
+from .normalize import normalize_text, split_halves, split_segments, word_tokens
 
 LABELS: tuple[str, ...] = ("product", "support", "hr", "marketing", "noise")
 
 ARTIFACT_FORMAT = "switchboard-department-model/2"
 # Artifacts of the first format (no word vectors) still load.
 READABLE_FORMATS = ("switchboard-department-model/1", ARTIFACT_FORMAT)
+# A post without sentence breaks whose second department scores this much or more is also
+# scored in parts (with_segments): a second topic is plausible, so it is worth looking.
+SPLIT_MIN_SECOND = 0.3
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -223,9 +226,20 @@ class DepartmentModel:
         return ScoredBatch(self, list(texts), cascade=cascade).proba
 
     def with_segments(self, texts: list[str], proba: np.ndarray) -> np.ndarray:
+        """Each department takes the highest of the post's score and its parts' scores.
+
+        The parts are its sentences (`split_segments`); a post without sentence breaks
+        that leans two ways (a second department at SPLIT_MIN_SECOND or more: two topics
+        run together, as chat and pasted text often are) is also cut at a third, a half
+        and two thirds of its words, each side scored. Only that ambiguous share pays for
+        the extra scoring."""
         owners, segments = [], []
+        second = np.sort(proba, axis=1)[:, -2] if proba.shape[1] > 1 else np.zeros(len(texts))
         for row, text in enumerate(texts):
-            for segment in split_segments(text):
+            parts = split_segments(text)
+            if not parts and second[row] >= SPLIT_MIN_SECOND:
+                parts = split_halves(text)
+            for segment in parts:
                 owners.append(row)
                 segments.append(segment)
         if not segments:

@@ -160,3 +160,18 @@ def split_segments(text: str) -> list[str]:
     if len(parts) < 2:
         return []
     return sorted(parts, key=len, reverse=True)[:MAX_SEGMENTS]
+
+
+def split_halves(text: str) -> list[str]:
+    """Both sides of the post cut after a third, a half and two thirds of its words (each
+    side at least MIN_SEGMENT_WORDS words), for posts that run two topics together without
+    a sentence break. Empty for a post too short to have two such sides."""
+    words = (text or "").split()
+    if len(words) < 2 * MIN_SEGMENT_WORDS:
+        return []
+    cuts = sorted({len(words) // 3, len(words) // 2, (2 * len(words)) // 3})
+    parts = []
+    for cut in cuts:
+        if cut >= MIN_SEGMENT_WORDS and len(words) - cut >= MIN_SEGMENT_WORDS:
+            parts += [" ".join(words[:cut]), " ".join(words[cut:])]
+    return parts

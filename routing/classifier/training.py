@@ -291,7 +291,10 @@ def _calibrated(scores: np.ndarray, calibration: np.ndarray) -> np.ndarray:
 
 
 def choose_thresholds(
-    proba: np.ndarray, targets: np.ndarray, target_precision: float
+    proba: np.ndarray,
+    targets: np.ndarray,
+    target_precision: float,
+    reliability: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Lowest threshold per department at which routing to it is right often enough.
 
@@ -300,14 +303,24 @@ def choose_thresholds(
     those where it ranks first: walking down from the most confident, the threshold is the
     lowest probability at which the items at or above it truly belong to the department
     `target_precision` of the time (maximum coverage at that precision).
+
+    `reliability` (per row, 0-1] is the share of its source's labels that are right (1 -
+    the estimated label noise). A held-out row whose label is wrong with probability e
+    agrees with a correct prediction only 1 - e of the time, so on noisy sources the
+    observed precision understates the router's: a cut's precision is estimated as the
+    mean of correct / reliability over its rows (capped at 1). Without it every label is
+    taken as right.
     """
     thresholds: dict[str, float] = {}
+    if reliability is None:
+        reliability = np.ones(len(targets), dtype=np.float64)
     for index, label in enumerate(LABELS):
         probs = proba[:, index]
         correct = targets == index
         order = np.argsort(-probs, kind="stable")
         probs, correct = probs[order], correct[order]
-        precision = np.cumsum(correct) / np.arange(1, len(correct) + 1)
+        credit = correct / reliability[order]
+        precision = np.minimum(1.0, np.cumsum(credit) / np.arange(1, len(correct) + 1))
         ok = np.flatnonzero(precision >= target_precision)
         ok = ok[ok + 1 >= MIN_ROUTED_FOR_THRESHOLD]
         if len(ok) == 0:
@@ -366,6 +379,7 @@ def train_model(
     seed: int = 42,
     params: TrainParams | None = None,
     word_vectors: WordVectors | None = None,
+    label_noise: dict[str, float] | None = None,
 ) -> DepartmentModel:
     """Fit the model; calibrate and pick thresholds from held-out predictions.
 
@@ -375,6 +389,9 @@ def train_model(
     (pooled with stratified k-fold predictions, see `TrainParams.threshold_validation`).
     Without groups, thresholds come from stratified k-fold at a stricter precision target.
     The hand-written seed examples are added to every fit (`TrainParams.seed_share`).
+    `label_noise` maps a source to the estimated share of its rows labelled with the wrong
+    department (curation.SOURCE_LABEL_NOISE); thresholds then judge each held-out row by
+    how reliable its label is (`choose_thresholds`).
     """
     params = params or TrainParams()
     _validate(texts, labels, groups, sample_weight)
@@ -436,8 +453,16 @@ def train_model(
         pooled_scores = np.vstack([scores for _, scores in parts])
         pooled_targets = np.concatenate([real_targets] * len(parts))
         calibration = fit_calibration(pooled_scores, pooled_targets)
+        reliability = None
+        if label_noise and groups is not None:
+            reliability = np.tile(
+                [1.0 - label_noise.get(group, 0.0) for group in groups], len(parts)
+            )
         thresholds = choose_thresholds(
-            _calibrated(pooled_scores, calibration), pooled_targets, target_precision
+            _calibrated(pooled_scores, calibration),
+            pooled_targets,
+            target_precision,
+            reliability,
         )
         for name, scores in parts:
             metrics[name] = evaluate_proba(

@@ -73,4 +73,48 @@
       },
     },
   });
+  // "1 h 12 m", as the hours_human template filter writes durations.
+  function hoursHuman(hours) {
+    if (hours === null || hours === undefined) return "—";
+    const minutes = Math.round(hours * 60);
+    if (minutes < 1) return "< 1 m";
+    const days = Math.floor(minutes / 1440), h = Math.floor((minutes % 1440) / 60), m = minutes % 60;
+    if (days) return h ? `${days} d ${h} h` : `${days} d`;
+    if (h) return m ? `${h} h ${m} m` : `${h} h`;
+    return `${m} m`;
+  }
+
+  // Age ticks on whole hours or days: 1, 6 or 24 h steps, about five of them.
+  function ageStep(hours) {
+    const max = Math.max(1, ...hours.filter((h) => h !== null));
+    const unit = max > 96 ? 24 : max > 12 ? 6 : 1;
+    return unit * Math.max(1, Math.ceil(max / unit / 5));
+  }
+
+  if (data.triage) {
+    draw("triage", {
+      data: {
+        labels: data.triage.days,
+        datasets: [
+          { type: "bar", label: "waiting", data: data.triage.waiting, backgroundColor: "#90a4ae", yAxisID: "count", order: 2 },
+          { type: "line", label: "median age", data: data.triage.median, borderColor: "#1e88e5", backgroundColor: "#1e88e5", yAxisID: "age", spanGaps: true, pointRadius: 2, order: 1 },
+          { type: "line", label: "90th percentile age", data: data.triage.p90, borderColor: "#e53935", backgroundColor: "#e53935", yAxisID: "age", spanGaps: true, pointRadius: 2, order: 1 },
+        ],
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          count: { position: "left", beginAtZero: true, title: { display: true, text: "posts waiting" }, ticks: { precision: 0 } },
+          age: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: "age" }, ticks: { stepSize: ageStep(data.triage.p90), callback: (v) => (v === 0 ? "0" : hoursHuman(v)) } },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: (ctx) => ctx.dataset.yAxisID === "age" ? `${ctx.dataset.label}: ${hoursHuman(ctx.raw)}` : `${ctx.dataset.label}: ${ctx.raw}`,
+            },
+          },
+        },
+      },
+    });
+  }
 })();

@@ -77,6 +77,7 @@ _MASKS = [
         "<time>",
     ),
     (re.compile(r"\b\d+\xa0?\s?(minutes?|seconds?|hours?|days?|weeks?)\b"), "<ago>"),
+    (re.compile(r">\d+[smhdw]</time>"), "><ago></time>"),  # a queue row's age ("8s", "5h")
     (re.compile(r"\b\d{1,2}:\d{2}\b"), "<hh:mm>"),
 ]
 

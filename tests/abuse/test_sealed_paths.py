@@ -67,7 +67,7 @@ def test_pages_and_the_api_run_guarded(alice, client):
 
     original = views._nav
     try:
-        views._nav = lambda request: (spy(request), original(request))[1]
+        views._nav = lambda request, **kw: (spy(request), original(request, **kw))[1]
         client.force_login(alice)
         assert client.get("/queue/support/").status_code == 200
     finally:

@@ -84,8 +84,9 @@ def test_j_and_k_walk_the_queue_the_item_was_opened_from(new_page, live_server, 
         "() => document.querySelectorAll('#queue-rows tr.case-row').length === 3"
     )
     page.wait_for_load_state("networkidle")
-    page.click("text=Newest parcel")
-    page.wait_for_selector("[data-item-page]")
+    page.click("text=Newest parcel")  # the reading pane; its link opens the full page
+    page.click("#reading-pane a:has-text('Open full page')")
+    page.wait_for_selector(".item-nav")
     assert page.locator("[data-item-nav=prev]").count() == 0
     page.keyboard.press("j")
     page.wait_for_selector(".post-body:has-text('Middle parcel')")

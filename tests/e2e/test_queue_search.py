@@ -38,6 +38,7 @@ def test_live_search_updates_count_url_and_saved_view(new_page, live_server, que
     assert page.inner_text(".queue-head .count") == "1 case"
     assert "q=android" in page.url
     screenshot(page, "queue-live-search")
+    page.click("summary:has-text('Save view')")  # the header's menu
     page.fill(".save-view input[name=name]", "Android")
     page.click(".save-view button[type=submit]")
     page.wait_for_load_state("networkidle")

@@ -58,7 +58,7 @@ def test_support_reroutes_to_product_with_the_keyboard(new_page, live_server, wo
     page.wait_for_load_state("networkidle")
     page.keyboard.press("j")
     page.keyboard.press("c")  # claim from the list
-    page.wait_for_selector("#queue-rows tr.case-row td.assignee:has-text('sam')")
+    page.wait_for_selector("#queue-rows tr.case-row td.col-assignee:has-text('sam')")
     screenshot(page, "queue-support")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-item-page]")

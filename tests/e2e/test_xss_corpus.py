@@ -77,7 +77,9 @@ PAGE_CHECK = """(payloads) => {
     const inlineScripts = [...document.scripts]
         .filter(s => !s.src && s.type !== 'application/json').length;
     const foreign = document.querySelectorAll(
-        'main img, main svg, main iframe, main object, main embed, main math, main details,' +
+        // The queue's filter menus are <details class="menu">; any other is a payload's.
+        'main img, main svg, main iframe, main object, main embed, main math,' +
+        'main details:not(.menu),' +
         'main input[autofocus], meta[http-equiv], base, main [hx-on], ' +
         'main [hx-on\\\\:\\\\:after-request]').length;
     const text = document.body.innerText;
@@ -246,6 +248,11 @@ def test_queue_item_page_and_triage_show_payloads_as_text(open_as, live_server, 
     page.fill("#id_q", "pwned")
     page.wait_for_timeout(800)
     assert_inert(page, [], "queue after an htmx search")
+
+    # The queue's reading pane shows the item page's content beside the rows.
+    page.goto(f"{live_server.url}/queue/support/?open={world['sink'].pk}")
+    page.wait_for_selector("#reading-pane .post-body")
+    assert_inert(page, PAYLOADS, "queue reading pane")
 
     page.goto(f"{live_server.url}/items/{world['sink'].pk}/")
     assert_inert(page, PAYLOADS, "item page (body, notes, reasons, tags, handoff notes)")

@@ -388,6 +388,27 @@ def test_thresholds_judge_every_department_a_post_would_be_sent_to() -> None:
     assert thresholds["support"] == pytest.approx(0.8)
 
 
+def test_thresholds_do_not_charge_a_noisy_source_s_wrong_labels_to_the_model() -> None:
+    from routing.classifier.training import choose_thresholds
+
+    # Ten support posts in falling confidence, two of them labelled noise, as 20 % of a
+    # noisy source's rows are mislabelled. Taken at face value no cut of five or more rows
+    # reaches 90 % (the fallback keeps the best one, at 0.7). With the source's known 20 %
+    # noise the eight agreeing rows of ten count as 8 / 0.8 = 10: every row may route.
+    support = LABELS.index("support")
+    proba = np.full((10, len(LABELS)), 0.01)
+    proba[:, support] = np.linspace(0.95, 0.5, 10)
+    targets = np.full(10, support, dtype=np.int64)
+    targets[[2, 6]] = LABELS.index("noise")
+    plain = choose_thresholds(proba, targets, 0.9)["support"]
+    reliability = np.full(10, 0.8)
+    aware = choose_thresholds(proba, targets, 0.9, reliability)["support"]
+    assert aware < plain
+    assert aware == pytest.approx(0.5)
+    # A clean source (reliability 1) changes nothing.
+    assert choose_thresholds(proba, targets, 0.9, np.ones(10))["support"] == plain
+
+
 # -- word vectors ----------------------------------------------------------------------------
 
 # A hand-made table: the support words point one way, product words another, and a word

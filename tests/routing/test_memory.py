@@ -6,7 +6,12 @@ import pytest
 from departments import services as case_services
 from departments.models import Case, Department
 from feedback.models import FeedbackItem
-from routing.memory import CorrectionMemory, MemorySettings, memory_reset
+from routing.memory import (
+    CorrectionMemory,
+    MemorySettings,
+    memory_reset,
+    organisation_thresholds,
+)
 from routing.models import RoutingLabel
 from routing.services import items_route
 from tests.factories import FeedbackItemFactory
@@ -46,6 +51,70 @@ def test_capacity_keeps_the_newest_labels():
     memory = CorrectionMemory(MemorySettings(capacity=2))
     memory.replace([1, 2, 3], np.eye(3, dtype=np.float32), [{"a": 1.0}, {"b": 1.0}, {"c": 1.0}])
     assert memory.item_ids == [2, 3]
+
+
+# -- organisation thresholds ----------------------------------------------------------------
+
+LABELS = ("product", "support", "noise")
+BASE = {"product": 0.9, "support": 0.9, "noise": 0.9}
+
+
+def _band(support_scores, decisions):
+    proba = np.array([[0.1, s, 0.1] for s in support_scores])
+    return organisation_thresholds(LABELS, proba, decisions, BASE, MemorySettings())
+
+
+def test_labels_below_the_threshold_that_were_right_bring_it_down():
+    # Twenty posts scored 0.80 down to 0.61 for support, every one put in support by staff.
+    scores = list(np.linspace(0.8, 0.61, 20))
+    lowered = _band(scores, [{"support": 1.0}] * 20)
+    assert lowered["support"] == pytest.approx(0.61, abs=1e-4)
+    assert "product" not in lowered  # no post scored in product's band
+
+
+def test_a_band_that_is_often_wrong_keeps_the_shipped_threshold():
+    scores = list(np.linspace(0.8, 0.61, 20))
+    # Every third one was routed elsewhere by staff: an implicit "not support".
+    decisions = [{"product": 1.0} if i % 3 == 0 else {"support": 1.0} for i in range(20)]
+    assert "support" not in _band(scores, decisions)
+    # An explicit "not support" (a wrong-department dismissal) counts the same way.
+    decisions = [{"support": -1.0} if i % 3 == 0 else {"support": 1.0} for i in range(20)]
+    assert "support" not in _band(scores, decisions)
+
+
+def test_too_few_labels_move_nothing_and_undecided_posts_do_not_count():
+    assert _band([0.8] * 9, [{"support": 1.0}] * 9) == {}
+    # Labels about another department only, with no positive decision: no evidence.
+    assert _band([0.8] * 30, [{"product": -1.0}] * 30) == {}
+
+
+@pytest.mark.django_db
+def test_routing_uses_the_lower_of_the_model_and_organisation_thresholds():
+    from types import SimpleNamespace
+
+    from routing import memory as memory_module
+    from routing.services import thresholds_for
+
+    memory = CorrectionMemory()
+    memory.thresholds = {"support": 0.55}
+    classifier = SimpleNamespace(
+        version="t", model=SimpleNamespace(thresholds={"support": 0.9, "product": 0.8})
+    )
+    saved = dict(memory_module._state)
+    try:
+        memory_module._state.update(memory=memory, model_version="t", seen=None)
+        # The marker query decides whether the memory is fresh; pretend it is.
+        memory_module._state["seen"] = memory_module._label_marker()
+        support = SimpleNamespace(routing_threshold=None)
+        product = SimpleNamespace(routing_threshold=None)
+        thresholds = thresholds_for(classifier, {"support": support, "product": product})
+        assert thresholds == {"support": 0.55, "product": 0.8}
+        # An admin's hand-set threshold still wins.
+        support.routing_threshold = 0.95
+        assert thresholds_for(classifier, {"support": support})["support"] == 0.95
+    finally:
+        memory_module._state.clear()
+        memory_module._state.update(saved)
 
 
 # -- labels from the case services ---------------------------------------------------------

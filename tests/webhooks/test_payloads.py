@@ -81,12 +81,16 @@ def test_spike_detected():
         "count": 120,
         "baseline": 30.0,
         "zscore": 6.2,
+        "reason": "120 posts this hour against about 30 expected (z 6.2)",
         "terms": ["promo", "code"],
         "related_departments": ["marketing"],
     }
     text = slack_text(event="spike.detected", data=data)
-    assert "Spike for department support: 120 posts in an hour (usually 30.0)" in text
+    assert "Spike for department support: 120 posts this hour against about 30 expected" in text
     assert "about: promo, code" in text
+    # A delivery queued before payloads carried the reason still says it.
+    older = slack_text(event="spike.detected", data={**data, "reason": None})
+    assert "120 posts this hour against about 30.0 expected" in older
 
 
 def test_a_summary_survives_an_unexpected_payload():

@@ -50,6 +50,10 @@ class Command(BaseCommand):
                 f"{name:<8}{row['macro_f1']:>10.3f}{row['auto_route_precision']:>11.3f}"
                 f"{row['coverage']:>10.3f}"
             )
+        out(
+            "thresholds after: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in result.after["thresholds"].items())
+        )
         if json:
             payload = {
                 "before": result.before,

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from routing.classification import classifier_activate, classifier_version_create
 from routing.classifier import read_labelled_csv, train_model
-from routing.classifier.curation import curated_weights
+from routing.classifier.curation import SOURCE_LABEL_NOISE, curated_weights
 from routing.classifier.embeddings import WordVectors
 from routing.classifier.normalize import normalize_text
 from routing.classifier.sentiment import fit_sentiment, sentiment_rows
@@ -93,6 +93,7 @@ class Command(BaseCommand):
             seed=seed,
             sample_weight=curated_weights(sources, labels) if sources else None,
             word_vectors=vectors,
+            label_noise=SOURCE_LABEL_NOISE if sources else None,
         )
         self.stderr.write(
             f"trained in {time.perf_counter() - started:.1f} s; version {model.version}"
