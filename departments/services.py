@@ -7,6 +7,7 @@ touch two cases (reroute, share) lock them in primary-key order to avoid deadloc
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -433,6 +434,46 @@ def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackI
             state=FeedbackItem.State.NOISE, triage_department=None
         )
     return locked
+
+
+@dataclass
+class TriageOutcome:
+    done: int = 0  # posts this call routed or marked
+    skipped: int = 0  # no longer in triage: someone else handled them meanwhile
+
+
+def triage_decide(
+    *,
+    items: Sequence[FeedbackItem],
+    actor,
+    action: str,
+    department: Department | None = None,
+) -> TriageOutcome:
+    """Route several triage posts to `department`, or mark them as noise (`action`
+    "route" or "noise"): a group of posts that say the same thing, or a selection.
+
+    Each post goes through triage_route / triage_mark_noise in its own transaction, so
+    each gets its own label (a confirmation when `department` is what the model ranked
+    first for that post, a correction otherwise) and one post someone else handled first
+    does not undo the rest. Permission errors stop the call."""
+    if action not in ("route", "noise"):
+        raise ActionError("Choose accept, route or noise.")
+    if action == "route" and department is None:
+        raise ActionError("Choose a department.")
+    outcome = TriageOutcome()
+    for item in sorted(items, key=lambda i: i.pk):
+        try:
+            if action == "route":
+                triage_route(item=item, departments=[department], actor=actor)
+            else:
+                triage_mark_noise(item=item, actor=actor)
+        except PermissionDenied:
+            raise
+        except Conflict:
+            outcome.skipped += 1
+        else:
+            outcome.done += 1
+    return outcome
 
 
 def note_add(*, item: FeedbackItem, actor, body: str, department: Department | None = None) -> Note:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("queue/<slug:slug>/", views.queue, name="queue"),
     path("queue/<slug:slug>/bulk/", views.queue_bulk, name="queue-bulk"),
     path("triage/", views.triage, name="triage"),
+    path("triage/act/", views.triage_act, name="triage-act"),
     path("items/<int:pk>/", views.item_detail, name="item"),
     path("items/<int:pk>/presence/", views.item_presence, name="item-presence"),
     path("items/<int:pk>/note/", views.item_note, name="item-note"),

@@ -13,15 +13,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Case as CaseWhen
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Value, When
-from django.http import Http404, QueryDict
+from django.http import Http404, HttpResponseBadRequest, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from departments import services
-from departments.access import item_scores
+from departments.access import item_scores, viewer_of
 from departments.filters import CaseFilter
 from departments.models import Case, CaseView, Department, Membership, SavedView
 from departments.presence import presence_many, presence_others, presence_touch
@@ -35,6 +36,15 @@ from departments.selectors import (
     saved_views_for,
     user_department_ids,
 )
+from departments.triage import (
+    NO_SUGGESTION,
+    age_short,
+    item_suggestions,
+    items_for_rows,
+    triage_departments,
+    triage_list,
+)
+from departments.triage import WINDOW as TRIAGE_WINDOW
 from feedback.filters import FeedbackItemFilter
 from feedback.models import FeedbackItem
 from privacy.services import sealed_access_record
@@ -357,34 +367,153 @@ def queue(request, slug: str):
     )
 
 
+def _check_triage_reader(request) -> None:
+    if not (user_department_ids(request.user) or request.user.is_staff):
+        raise Http404
+
+
+def _triage_context(request, params) -> dict:
+    """The inbox as `params` (the page's query string) asks for it: a sealed department's
+    own triage (`inbox`), the item filters, the suggestion chip (`suggest`), the page."""
+    base = FeedbackItem.objects.visible_to(request.user)
+    sealed = None
+    if params.get("inbox"):
+        # A sealed department's own triage: its members (and superusers) only.
+        sealed = get_object_or_404(
+            departments_for(request.user).filter(sealed=True), slug=params["inbox"]
+        )
+    base = base.filter(triage_department=sealed)
+    data = params.copy()
+    data.setdefault("state", FeedbackItem.State.TRIAGE)
+    filterset = FeedbackItemFilter(data, queryset=base, request=request)
+    departments = triage_departments()
+    suggest = params.get("suggest", "")
+    # Only a suggestion this viewer can be shown is a filter: a hidden department's slug
+    # is refused exactly like one that does not exist.
+    viewer = viewer_of(request.user)
+    visible = {slug for slug, d in departments.items() if viewer.may_see_department(d.pk)}
+    bad_suggest = bool(suggest) and suggest not in visible | {NO_SUGGESTION}
+    inbox = triage_list(
+        request.user,
+        filterset.qs if filterset.is_valid() else base.none(),
+        departments=departments,
+        suggest="" if bad_suggest else suggest,
+    )
+    page = _page_number(params)
+    rows = inbox.rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    now = timezone.now()
+    for row in rows:
+        row.age = age_short(row.item.received_at, now)
+    keep = params.copy()
+    keep.pop("page", None)
+    chips = keep.copy()
+    chips.pop("suggest", None)
+    return {
+        "rows": rows,
+        "counts": inbox.counts,
+        "total": inbox.total,
+        "truncated": inbox.truncated,
+        "window": TRIAGE_WINDOW,
+        "suggest": "" if bad_suggest else suggest,
+        "suggest_error": "No such suggestion." if bad_suggest else "",
+        "has_next": len(inbox.rows) > page * PAGE_SIZE,
+        "page": page,
+        "filterset": filterset,
+        "departments": list(departments.values()),
+        "sealed_inbox": sealed,
+        "query": keep.urlencode(),
+        "chip_query": chips.urlencode(),
+    }
+
+
 @login_required
 def triage(request):
     """The shared triage inbox: items no department was sure about; any staff can route."""
-    if not (user_department_ids(request.user) or request.user.is_staff):
-        raise Http404
-    base = FeedbackItem.objects.visible_to(request.user).select_related("source", "author")
-    sealed = None
-    if request.GET.get("inbox"):
-        # A sealed department's own triage: its members (and superusers) only.
-        sealed = get_object_or_404(
-            departments_for(request.user).filter(sealed=True), slug=request.GET["inbox"]
-        )
-    base = base.filter(triage_department=sealed)
-    data = request.GET.copy()
-    data.setdefault("state", FeedbackItem.State.TRIAGE)
-    filterset = FeedbackItemFilter(data, queryset=base, request=request)
-    rows = (filterset.qs if filterset.is_valid() else base.none()).order_by("-received_at", "-pk")
-    page = _page_number(request.GET)
-    items = list(rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1])
+    _check_triage_reader(request)
+    context = _triage_context(request, request.GET)
+    status = 400 if context["suggest_error"] else 200
+    if request.htmx and request.htmx.target == "triage-list":
+        return render(request, "departments/triage.html#list", context, status=status)
+    return render(request, "departments/triage.html", {**context, **_nav(request)}, status=status)
+
+
+TRIAGE_ACT_MAX = 500  # posts per action: a page of groups, with room to spare
+
+
+@login_required
+@require_POST
+def triage_act(request):
+    """Accept the suggestion for, route, or mark as noise the posted rows (each a post or a
+    group of posts that say the same thing): one service call per post. Answers htmx with
+    the list as the query string of the URL asks for it, and the sidebar's counts."""
+    _check_triage_reader(request)
+    action = request.POST.get("action", "")
+    if action not in ("accept", "route", "noise"):
+        return HttpResponseBadRequest("Choose accept, route or noise.")
+    try:
+        groups = items_for_rows(request.user, request.POST.getlist("row"), TRIAGE_ACT_MAX)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    departments = triage_departments()
+    chosen = None
+    if action == "route":
+        chosen = departments.get(request.POST.get("department", ""))
+        if chosen is None:
+            return HttpResponseBadRequest("Choose a department.")
+    done = skipped = 0
+    error = ""
+    for group in groups:
+        if not group:
+            continue
+        target = chosen
+        if action == "accept":
+            # The suggestion the row showed: its first post's, as this viewer sees it.
+            suggestion = next(iter(item_suggestions(request.user, group[0], departments)), None)
+            if suggestion is None:
+                error = "A post without a suggestion needs a department: pick one (d)."
+                continue
+            target = departments[suggestion.slug]
+        try:
+            outcome = services.triage_decide(
+                items=group,
+                actor=request.user,
+                action="noise" if action == "noise" else "route",
+                department=target,
+            )
+        except services.ActionError as exc:
+            error = str(exc)
+            continue
+        done += outcome.done
+        skipped += outcome.skipped
+    summary = _triage_summary(action, done, skipped, chosen)
+    if not request.htmx:
+        if done or skipped:
+            messages.success(request, summary)
+        if error:
+            messages.error(request, error)
+        return redirect(f"{reverse('departments:triage')}?{request.GET.urlencode()}")
     context = {
-        "items": items[:PAGE_SIZE],
-        "has_next": len(items) > PAGE_SIZE,
-        "page": page,
-        "filterset": filterset,
-        "departments": Department.objects.order_by("name"),
-        "sealed_inbox": sealed,
+        **_triage_context(request, request.GET),
+        **_nav(request),
+        "summary": summary,
+        "action_error": error,
     }
-    return render(request, "departments/triage.html", {**context, **_nav(request)})
+    return render(request, "departments/_triage_changed.html", context)
+
+
+def _triage_summary(action: str, done: int, skipped: int, department) -> str:
+    if not done and not skipped:
+        return ""
+    posts = f"{done} post{'s' if done != 1 else ''}"
+    text = {
+        "accept": f"Routed {posts} as suggested.",
+        "route": f"Routed {posts} to {department.name if department else ''}.",
+        "noise": f"Marked {posts} as noise.",
+    }[action]
+    if skipped:
+        # Someone else routed them meanwhile (or the list showed routed posts: ?state=).
+        text += f" {skipped} {'was' if skipped == 1 else 'were'} no longer waiting in triage."
+    return text
 
 
 def _sealed_triage_counts(user, departments) -> list[tuple[Department, int]]:

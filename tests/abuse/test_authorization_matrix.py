@@ -181,6 +181,14 @@ MATRIX = [
         {"body": "matrix note"}, effect=note_says("hr_item", "matrix note")),
     Row("departments:triage-route", "POST", "/items/{triage_item}/route/", PAGE_VISIBLE,
         {"department": ["product"]}, effect=item_state("triage_item", "routed")),
+    Row("departments:triage-act", "POST", "/triage/act/", PAGE_VISIBLE,
+        {"action": "noise", "row": ["{triage_item}"]}, effect=item_state("triage_item", "noise")),
+    # An HR-only post is not in triage: nobody can pull it out through the inbox, and
+    # outsiders get the same answer as for a post that does not exist.
+    Row("departments:triage-act", "POST", "/triage/act/",
+        "lgn ref ref ref ref 404 ref | lgn lgn lgn lgn",
+        {"action": "route", "row": ["{hr_item}"], "department": "support"},
+        effect=case_in("hr_item", "support")),
     Row("departments:case-claim", "POST", "/cases/{support_case}/claim/", PAGE_SUPPORT_ACT,
         {}, effect=claimed("support_case")),
     Row("departments:case-claim", "POST", "/cases/{hr_case}/claim/", PAGE_HR_ONLY,

@@ -61,6 +61,8 @@ EXTRA_READS = [
     "/dashboards/items/?days=30",
     "/triage/?state=routed",
     "/triage/?inbox=hr",
+    "/triage/?suggest=hr",
+    "/triage/?suggest=support",
 ]
 
 _MASKS = [
@@ -152,6 +154,10 @@ def add_sealed_data(world) -> None:
         note_add(item=item, actor=hana, body=f"HR note: {B_WORDS}")
         case_tag(case=case, actor=hana, add=["bsealed2"])
         case_set_status(case=case, status="waiting", actor=hana)
+    # HR ranked first on a post in the shared inbox: its suggestions must not change.
+    FeedbackItem.objects.filter(pk=world.ids["triage_item"]).update(
+        scores={"hr": 0.45, "support": 0.3, "product": 0.2}
+    )
     # A post waiting in HR's own triage.
     FeedbackItem.objects.create(
         source=web,

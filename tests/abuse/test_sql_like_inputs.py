@@ -243,6 +243,7 @@ FORMS = [
     ("alice", "/cases/{support_case}/share/", ["department", "note"]),
     ("alice", "/cases/{support_case}/tags/", ["add", "remove"]),
     ("alice", "/queue/support/bulk/", ["action", "case", "query"]),
+    ("alice", "/triage/act/", ["action", "row", "department"]),
     ("alice", "/views/save/", ["name", "department", "query"]),
     ("admin", "/rules/new/", ["name", "position", "match", "conditions", "actions", "limit"]),
     ("admin", "/rules/new/dry-run/", ["conditions", "limit"]),

@@ -117,6 +117,8 @@ def world_build() -> World:
     hr_item = item("h-1", HR_BODY)
     shared_item = item("sh-1", "A candidate asks about the product roadmap")
     triage_item = item("t-1", "Not sure who should read this", state="triage")
+    # What the model leaned to (the triage inbox suggests it; world B adds an HR score).
+    FeedbackItem.objects.filter(pk=triage_item.pk).update(scores={"support": 0.3, "product": 0.2})
     reddit_item = item(
         "r-1",
         "Refund still missing after three weeks",
