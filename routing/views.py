@@ -46,7 +46,7 @@ def rule_edit(request, pk: int | None = None):
 def rule_dry_run_view(request, pk: int | None = None):
     """Render what the rule in the form would change (an htmx fragment, or a full page)."""
     rule = get_object_or_404(Rule, pk=pk) if pk else None
-    form = RuleForm(request.POST, rule=rule)
+    form = RuleForm(_builder_post(request), rule=rule)
     report = None
     if form.is_valid():
         report = rule_dry_run(
@@ -70,6 +70,19 @@ def rule_dry_run_view(request, pk: int | None = None):
         or request.POST.get("rows_shape") != rows["shape"]
     )
     return render(request, "routing/_dry_run.html", context)
+
+
+def _builder_post(request):
+    """The post, without an add or remove row button that did not send it: htmx includes
+    the last focused submit button of a form in every request the form makes (a "change"
+    while the remove button has focus would remove the row). A plain post names only the
+    button pressed."""
+    data = request.POST
+    for key in ("add", "remove"):
+        if request.htmx and data.get(key) and request.htmx.trigger != f"{key}-{data[key]}":
+            data = data.copy()
+            del data[key]
+    return data
 
 
 def _context(form: RuleForm, rule: Rule | None, **extra) -> dict:

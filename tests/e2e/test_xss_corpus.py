@@ -268,6 +268,7 @@ def test_rule_list_and_dry_run_show_payloads_as_text(open_as, live_server, world
 
     page.goto(f"{live_server.url}/rules/new/")
     page.fill("#id_name", "matches every payload")
+    page.click("summary:has-text('Advanced')")
     page.fill("#id_conditions", json.dumps([{"field": "body", "op": "regex", "value": "pwned"}]))
     page.fill("#id_actions", json.dumps([{"type": "route_to", "department": "marketing"}]))
     page.click("button:has-text('Dry run')")
