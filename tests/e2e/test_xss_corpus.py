@@ -77,7 +77,9 @@ PAGE_CHECK = """(payloads) => {
     const inlineScripts = [...document.scripts]
         .filter(s => !s.src && s.type !== 'application/json').length;
     const foreign = document.querySelectorAll(
-        'main img, main svg, main iframe, main object, main embed, main math, main details,' +
+        // The rule editor's own "Advanced" view is the one details element the app renders.
+        'main img, main svg, main iframe, main object, main embed, main math, ' +
+        'main details:not(.advanced),' +
         'main input[autofocus], meta[http-equiv], base, main [hx-on], ' +
         'main [hx-on\\\\:\\\\:after-request]').length;
     const text = document.body.innerText;
