@@ -127,3 +127,17 @@ def test_a_number_that_is_not_finite_is_a_row_error_not_a_500(admin, value):
     response = admin.post("/rules/new/", {**ROWS, "c1-value": value})
     assert response.status_code == 200 and not Rule.objects.exists()
     assert "expected a number" in response.content.decode()
+
+
+def test_a_change_does_not_press_the_remove_button_that_has_focus(admin):
+    """htmx sends a form's last focused submit button with every request of the form; only
+    the button's own request removes its row."""
+    data = {**ROWS, "remove": "c1"}
+    html = admin.post(
+        "/rules/new/dry-run/", data, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="rule-form"
+    ).content.decode()
+    assert textarea(html, "conditions") == CONDITIONS
+    html = admin.post(
+        "/rules/new/dry-run/", data, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="remove-c1"
+    ).content.decode()
+    assert textarea(html, "conditions") == CONDITIONS[:1]
