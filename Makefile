@@ -23,7 +23,7 @@ ifeq ($(PYTHON),)
 $(error No Python 3.12+ found; see the message above)
 endif
 
-.PHONY: run test install lock services db model wordvectors demo lint format bench clean-venv
+.PHONY: run test install lock services db model wordvectors demo lint format bench clean-venv screenshots
 
 # Python packages come from uv.lock only (every version pinned, every file hashed, for any
 # platform on Python 3.12+), so a fresh machine, CI and the image get exactly what
@@ -67,6 +67,14 @@ run: db
 test: install services
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The documentation's screenshots (docs/screenshots/*.png, 1440x900): the demo seeded into a
+# database of its own, served on a free port and driven through by Chromium. Not part of
+# `make test`; run it after changing a page and commit the pictures.
+SCREENSHOTS_DATABASE_URL ?= postgres://127.0.0.1:5432/switchboard_screenshots
+screenshots: install services
+	scripts/ensure-chromium.sh
+	DATABASE_URL=$(SCREENSHOTS_DATABASE_URL) $(PY) scripts/screenshots.py
 
 # Rebuild the shipped classifier from the labelled data (read in place, never copied):
 # first the word-vector table (a sentence model embeds each vocabulary word once), then

@@ -3,8 +3,9 @@ import json
 from django import forms
 
 from departments.models import Department
+from routing import builder
 from routing.models import Rule
-from routing.rules import RuleError, rule_compile
+from routing.rules import RuleError, rule_compile, rule_row_errors
 
 CONDITIONS_HELP = (
     'A JSON list. Examples: {"field": "body", "op": "contains_any", "value": ["refund", '
@@ -72,8 +73,12 @@ class RuleForm(forms.Form):
         help_text="Dry run over this many of the latest routed items.",
     )
 
-    def __init__(self, *args, rule: Rule | None = None, **kwargs):
+    def __init__(self, data=None, *args, rule: Rule | None = None, **kwargs):
         self.rule = rule
+        # The rows and the JSON view post the same rule: take the one the person changed.
+        self.resolved = builder.post_resolve(data) if data is not None else None
+        if self.resolved is not None:
+            data = self.resolved.data
         if rule is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": rule.name,
@@ -85,7 +90,41 @@ class RuleForm(forms.Form):
                 "conditions": rule.conditions,
                 "actions": rule.actions,
             }
-        super().__init__(*args, **kwargs)
+        elif "initial" not in kwargs:
+            kwargs["initial"] = {
+                "conditions": [builder.NEW_CONDITION],
+                "actions": [builder.NEW_ACTION],
+            }
+        super().__init__(data, *args, **kwargs)
+
+    @property
+    def rearranged(self) -> bool:
+        """A row was added or removed: show the rule again rather than save it."""
+        return bool(self.resolved and self.resolved.rearranged)
+
+    def builder(self) -> dict:
+        """The rows of the builder for the rule as the form now holds it, each with its
+        own error once the form was posted."""
+        departments = list(Department.objects.order_by("name").values_list("slug", "name"))
+        slugs = [slug for slug, _ in departments]
+        extra = {"departments": departments, "department_slugs": slugs, "fresh": None}
+        if not self.is_bound:
+            rows = builder.builder_rows(self.initial["conditions"], self.initial["actions"])
+            return {**rows, **extra, "group_errors": {}}
+        lists = builder.json_lists(self.data)
+        if lists is None:  # the JSON does not parse: keep the rows as they were posted
+            lists = builder.rows_posted(self.data) or ([], [])
+        conditions, actions = lists
+        errors = rule_row_errors(conditions=conditions, actions=actions, departments=slugs)
+        if fresh := self.resolved.fresh:
+            errors[fresh[0]].pop(fresh[1], None)
+            extra["fresh"] = fresh
+        group_errors = {
+            name: [e for e in self.errors.get(name, []) if not builder.ROW_ERROR.match(e)]
+            for name in ("conditions", "actions")
+        }
+        rows = builder.builder_rows(conditions, actions, errors)
+        return {**rows, **extra, "group_errors": group_errors}
 
     def clean(self):
         data = super().clean()

@@ -10,6 +10,7 @@ a few dozen hostile characters takes minutes); word lists are escaped literals; 
 number of conditions, words and pattern characters a rule may hold is capped.
 """
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,16 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 TEXT_OPS = ("contains_any", "contains_all", "regex")
 NUMBER_OPS = ("above", "below")
 CONDITION_FIELDS = ("body", "source", "language", "sentiment", "score", "followers", "tag")
+# The operators each field takes (the rule builder offers exactly these).
+FIELD_OPS = {
+    "body": TEXT_OPS,
+    "source": ("in",),
+    "language": ("in",),
+    "sentiment": NUMBER_OPS,
+    "score": NUMBER_OPS,
+    "followers": NUMBER_OPS,
+    "tag": ("has",),
+}
 ACTION_TYPES = ("route_to", "never_route_to", "set_priority", "add_tag", "stop")
 
 # What one rule may hold. A rule is evaluated per post, several times per item in the dry
@@ -54,9 +65,11 @@ class RuleError(ValueError):
     """A rule definition that cannot be used; the message says what is wrong and `field`
     names the part of the rule it is about ("conditions", "actions", "match"), if one."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, index: int | None = None):
         super().__init__(message)
         self.field = field
+        # Which condition or action (0-based) it is about, so an editor can show it there.
+        self.index = index
 
 
 @dataclass
@@ -100,9 +113,13 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RuleError(f"{where}: expected a number.")
     try:
-        return float(value)
+        number = float(value)
     except OverflowError as exc:  # an integer beyond float range, e.g. 10**400
         raise RuleError(f"{where}: the number is too large.") from exc
+    # json.loads reads NaN and Infinity, which jsonb cannot store and no comparison wants.
+    if not math.isfinite(number):
+        raise RuleError(f"{where}: expected a finite number.")
+    return number
 
 
 def _string_list(value: Any, where: str) -> list[str]:
@@ -207,24 +224,16 @@ class CompiledCondition:
             raise RuleError(
                 f"{where}: unknown field {self.field!r}; use one of {', '.join(CONDITION_FIELDS)}."
             )
+        if self.op not in FIELD_OPS[self.field]:
+            raise RuleError(f"{where}: {self.field} takes op {' or '.join(FIELD_OPS[self.field])}.")
         if self.field == "body":
-            if self.op not in TEXT_OPS:
-                raise RuleError(f"{where}: body takes op {', '.join(TEXT_OPS)}.")
             if self.op == "regex":
                 self.regex = _regex_compile(value, where)
             else:
                 self.patterns = _words_pattern(_string_list(value, where))
-        elif self.field in ("source", "language"):
-            if self.op != "in":
-                raise RuleError(f"{where}: {self.field} takes op 'in'.")
-            self.values = {v.lower() for v in _string_list(value, where)}
-        elif self.field == "tag":
-            if self.op != "has":
-                raise RuleError(f"{where}: tag takes op 'has'.")
+        elif self.field in ("source", "language", "tag"):
             self.values = {v.lower() for v in _string_list(value, where)}
         else:
-            if self.op not in NUMBER_OPS:
-                raise RuleError(f"{where}: {self.field} takes op above or below.")
             self.number = _number(value, where)
             if self.field == "score":
                 if not isinstance(self.department, str) or self.department not in (
@@ -279,42 +288,69 @@ class CompiledRule:
         return named | {c.department for c in self.conditions if c.department}
 
 
+def _check_action(action: Any, index: int, departments: set[str]) -> dict:
+    where = f"action {index + 1}"
+    if not isinstance(action, dict) or action.get("type") not in ACTION_TYPES:
+        raise RuleError(f"{where}: type must be one of {', '.join(ACTION_TYPES)}.")
+    kind = action["type"]
+    if kind in ("route_to", "never_route_to"):
+        dept = action.get("department")
+        if not isinstance(dept, str) or dept not in departments:
+            raise RuleError(f"{where}: unknown department {dept!r}.")
+        return {"type": kind, "department": dept}
+    if kind == "set_priority":
+        if action.get("priority") not in PRIORITIES:
+            raise RuleError(f"{where}: priority must be one of {', '.join(PRIORITIES)}.")
+        return {"type": kind, "priority": action["priority"]}
+    if kind == "add_tag":
+        tag = action.get("tag")
+        if not isinstance(tag, str) or not re.fullmatch(r"[\w.-]{1,64}", tag or ""):
+            raise RuleError(f"{where}: a tag is 1-64 letters, digits, '-', '_' or '.'.")
+        return {"type": kind, "tag": tag.lower()}
+    return {"type": "stop"}
+
+
 def _check_actions(actions: Any, departments: set[str]) -> list[dict]:
     if not isinstance(actions, list) or not actions:
         raise RuleError("A rule needs at least one action.")
-    routed, blocked, priorities = set(), set(), set()
     clean = []
     for index, action in enumerate(actions):
-        where = f"action {index + 1}"
-        if not isinstance(action, dict) or action.get("type") not in ACTION_TYPES:
-            raise RuleError(f"{where}: type must be one of {', '.join(ACTION_TYPES)}.")
-        kind = action["type"]
-        if kind in ("route_to", "never_route_to"):
-            dept = action.get("department")
-            if not isinstance(dept, str) or dept not in departments:
-                raise RuleError(f"{where}: unknown department {dept!r}.")
-            (routed if kind == "route_to" else blocked).add(dept)
-            clean.append({"type": kind, "department": dept})
-        elif kind == "set_priority":
-            if action.get("priority") not in PRIORITIES:
-                raise RuleError(f"{where}: priority must be one of {', '.join(PRIORITIES)}.")
-            priorities.add(action["priority"])
-            clean.append({"type": kind, "priority": action["priority"]})
-        elif kind == "add_tag":
-            tag = action.get("tag")
-            if not isinstance(tag, str) or not re.fullmatch(r"[\w.-]{1,64}", tag or ""):
-                raise RuleError(f"{where}: a tag is 1-64 letters, digits, '-', '_' or '.'.")
-            clean.append({"type": kind, "tag": tag.lower()})
-        else:
-            clean.append({"type": "stop"})
+        try:
+            clean.append(_check_action(action, index, departments))
+        except RuleError as exc:
+            exc.index = index
+            raise
+    routed = {a["department"] for a in clean if a["type"] == "route_to"}
+    blocked = {a["department"] for a in clean if a["type"] == "never_route_to"}
     conflict = routed & blocked
     if conflict:
         raise RuleError(
             f"Conflicting actions: route to and never route to {', '.join(sorted(conflict))}."
         )
-    if len(priorities) > 1:
+    if len({a["priority"] for a in clean if a["type"] == "set_priority"}) > 1:
         raise RuleError("Conflicting actions: more than one priority.")
     return clean
+
+
+def rule_row_errors(
+    *, conditions: list, actions: list, departments: Iterable[str]
+) -> dict[str, dict[int, str]]:
+    """Every condition's and action's own error, by position (rule_compile stops at the
+    first), so an editor can show each next to its row. The same checks as rule_compile:
+    a rule with no errors here can still fail there on what concerns the whole rule."""
+    departments = set(departments)
+    errors: dict[str, dict[int, str]] = {"conditions": {}, "actions": {}}
+    for index, spec in enumerate(conditions):
+        try:
+            CompiledCondition(spec, index, departments)
+        except RuleError as exc:
+            errors["conditions"][index] = str(exc).removeprefix(f"condition {index + 1}: ")
+    for index, action in enumerate(actions):
+        try:
+            _check_action(action, index, departments)
+        except RuleError as exc:
+            errors["actions"][index] = str(exc).removeprefix(f"action {index + 1}: ")
+    return errors
 
 
 def rule_compile(
@@ -334,11 +370,13 @@ def rule_compile(
         raise RuleError("A rule needs at least one condition.", field="conditions")
     if len(conditions) > CONDITIONS_MAX:
         raise RuleError(f"A rule has at most {CONDITIONS_MAX} conditions.", field="conditions")
-    try:
-        compiled = [CompiledCondition(spec, i, departments) for i, spec in enumerate(conditions)]
-    except RuleError as exc:
-        exc.field = "conditions"
-        raise
+    compiled = []
+    for index, spec in enumerate(conditions):
+        try:
+            compiled.append(CompiledCondition(spec, index, departments))
+        except RuleError as exc:
+            exc.field, exc.index = "conditions", index
+            raise
     try:
         clean_actions = _check_actions(actions, departments)
     except RuleError as exc:

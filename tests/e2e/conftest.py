@@ -55,6 +55,17 @@ def new_page(browser):
             "dialog",
             lambda dialog: (page.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()),
         )
+        # Every page a test opens is checked by axe-core once loaded (goto), as is every
+        # state a test takes a screenshot of; a test checks other states itself.
+        goto = page.goto
+
+        def goto_checked(url, *args, **kwargs):
+            response = goto(url, *args, **kwargs)
+            if "text/html" in (response.headers.get("content-type", "") if response else ""):
+                assert_accessible(page)
+            return response
+
+        page.goto = goto_checked
         return page
 
     yield make
@@ -78,4 +89,39 @@ def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    assert_accessible(page)
     return path
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_BLOCKING = ("serious", "critical")
+
+
+def assert_accessible(page, *, within: str | None = None) -> None:
+    """Run axe-core (npm, a dev dependency) on the page as it is now and fail on any
+    serious or critical violation, naming the rule, the elements and the help text.
+
+    The script goes in through Playwright's evaluate (the DevTools protocol), which the
+    page's Content Security Policy does not govern, so the page keeps its real CSP."""
+    assert AXE.exists(), f"{AXE} is missing: run `npm ci`"
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    violations = page.evaluate(
+        """async (within) => {
+            const result = await axe.run(within || document, {resultTypes: ["violations"]});
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+            }));
+        }""",
+        within,
+    )
+    blocking = [v for v in violations if v["impact"] in AXE_BLOCKING]
+    report = "\n".join(
+        f"  {v['impact']} {v['id']}: {v['help']} -> {', '.join(v['targets'])}" for v in blocking
+    )
+    if blocking and os.environ.get("AXE_REPORT"):  # collect every page's findings, fail none
+        with open(os.environ["AXE_REPORT"], "a") as out:
+            out.write(f"{page.url}\n{report}\n")
+        return
+    assert not blocking, f"axe-core found on {page.url}:\n{report}"
