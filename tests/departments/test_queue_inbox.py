@@ -90,9 +90,15 @@ def test_the_pane_never_opens_a_sealed_item_for_an_outsider(alice_client):
 
 def test_views_count_and_filter_mine_unassigned_breaching(alice_client, alice):
     now = timezone.now()
-    mine = make_case("support", assignee=alice, due_at=now + timedelta(hours=5))
-    late = make_case("support", due_at=now - timedelta(minutes=5))
-    soon = make_case("support", due_at=now + timedelta(minutes=30))
+    # sla_due_at is the next target due (departments.sla), what the views filter on.
+    in_5h, ago_5m, in_30m = (
+        now + timedelta(hours=5),
+        now - timedelta(minutes=5),
+        now + timedelta(minutes=30),
+    )
+    mine = make_case("support", assignee=alice, due_at=in_5h, sla_due_at=in_5h)
+    late = make_case("support", due_at=ago_5m, sla_due_at=ago_5m)
+    soon = make_case("support", due_at=in_30m, sla_due_at=in_30m)
     make_case("support", status="resolved", assignee=alice)
     html = alice_client.get("/queue/support/").content.decode()
     for key, n in (("all", 3), ("mine", 1), ("unassigned", 2), ("breaching", 2)):
