@@ -21,6 +21,7 @@ from departments.models import Case, Department, Membership, SavedView
 from departments.services import case_share, note_add
 from feedback.models import Author, FeedbackItem, Source
 from feedback.services import apikey_create
+from notifications.models import Notification
 from routing.models import ClassifierVersion, Rule
 from tests.factories import UserFactory, member
 from webhooks.models import Delivery, Subscription
@@ -203,6 +204,10 @@ def world_build() -> World:
         shared_support_case=shared_support_case.pk,
         reddit_case=reddit_case.pk,
         alice_view=alice_view.pk,
+        # Support hears of HR's share as a new case (the handoff itself is sealed).
+        alice_notification=Notification.objects.get(
+            recipient=w.users["alice"], case=shared_support_case
+        ).pk,
         rule=rule.pk,
         version=version.version,
         subscription=subscription.pk,
