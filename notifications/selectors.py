@@ -5,10 +5,13 @@ its own scoped queryset: a notification whose item, case or note the recipient c
 longer see is not listed (NotificationQuerySet) and would get no text from them anyway.
 """
 
+from datetime import timedelta
+
 from django.db.models import QuerySet
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
-from django.utils.timesince import timeuntil
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
 
 from departments.models import Case, Note
 from departments.selectors import capped_count
@@ -61,10 +64,17 @@ def notifications_describe(user, rows: list[Notification]) -> list[Notification]
             continue
         n.title = _title(n, case, note)
         n.excerpt = truncatechars(note.body if note else item.body, EXCERPT_CHARS)
+        n.ago = _ago(n.created_at)
         n.url = reverse("notifications:open", args=[n.pk])
         n.item_url = reverse("departments:item", args=[item.pk])
         shown.append(n)
     return shown
+
+
+def _ago(when) -> str:
+    if timezone.now() - when < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(when).split(',')[0]} ago"
 
 
 def _by_pk(queryset: QuerySet, pks: set[int]) -> dict:
