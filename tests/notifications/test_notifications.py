@@ -21,7 +21,7 @@ from notifications.models import Notification, NotificationPreference
 from notifications.selectors import notifications_page, unread_count
 from notifications.services import mentioned_usernames, notifications_breach_soon
 from notifications.tasks import notify_breach_soon
-from tests.factories import FeedbackItemFactory, UserFactory, member
+from tests.factories import UserFactory, case_in, member
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +30,6 @@ XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 def dept(slug):
     return Department.objects.get(slug=slug)
-
-
-def make_case(slug, body="My parcel is late", **fields):
-    item = FeedbackItemFactory(body=body, state="routed")
-    return Case.objects.create(item=item, department=dept(slug), routed_by="model", **fields)
 
 
 def told(user=None, **filters):
@@ -55,7 +50,7 @@ def maria(db):
 
 
 def test_assigning_tells_the_assignee_only(alice, maria):
-    case = make_case("support")
+    case = case_in("support")
     case_assign(case=case, assignee=alice, actor=maria)
     assert told() == [("alice", "assigned", "maria")]
     case_assign(case=case, assignee=alice, actor=maria)  # no change, no second notice
@@ -63,8 +58,8 @@ def test_assigning_tells_the_assignee_only(alice, maria):
 
 
 def test_claiming_or_assigning_yourself_tells_nobody(alice):
-    case_claim(case=make_case("support"), user=alice)
-    case_assign(case=make_case("support"), assignee=alice, actor=alice)
+    case_claim(case=case_in("support"), user=alice)
+    case_assign(case=case_in("support"), assignee=alice, actor=alice)
     assert told() == []
 
 
@@ -72,7 +67,7 @@ def test_automatic_assignment_tells_the_agent_without_an_actor(alice):
     support = dept("support")
     support.auto_assign = True
     support.save()
-    make_case("support")
+    case_in("support")
     assert cases_auto_assign(department=support) == 1
     assert told() == [("alice", "assigned", None)]
     [shown] = notifications_page(alice)
@@ -86,19 +81,19 @@ def test_share_tells_the_target_department_but_not_the_actor(alice, bob, maria):
     product_agent = UserFactory(username="pat")
     member(product_agent, "product")
     member(maria, "product")  # the actor is in the target department too
-    case_share(case=make_case("support"), to_department=dept("product"), actor=maria)
+    case_share(case=case_in("support"), to_department=dept("product"), actor=maria)
     assert sorted(told()) == [("bob", "shared", "maria"), ("pat", "shared", "maria")]
 
 
 def test_reroute_into_hr_tells_hr_and_reads_as_a_reroute(alice, hana):
-    case_reroute(case=make_case("support"), to_department=dept("hr"), actor=alice)
+    case_reroute(case=case_in("support"), to_department=dept("hr"), actor=alice)
     assert told() == [("hana", "rerouted", "alice")]
     [shown] = notifications_page(hana)
     assert shown.title == "Alice rerouted a case to HR"
 
 
 def test_handoff_out_of_hr_is_a_new_case_without_the_actor_for_outsiders(alice, hana):
-    hr_case = make_case("hr", body="Complaint about the shift lead")
+    hr_case = case_in("hr", body="Complaint about the shift lead")
     case_share(case=hr_case, to_department=dept("support"), actor=hana)
     assert told() == [("alice", "routed", None)]
     [shown] = notifications_page(alice)
@@ -115,7 +110,7 @@ def test_a_big_department_tells_only_its_watchers(alice, settings, monkeypatch):
         member(user, "product")
     watcher = NotificationPreference.objects.create(user=crowd[1])
     watcher.watched.set([dept("product")])
-    case_share(case=make_case("support"), to_department=dept("product"), actor=alice)
+    case_share(case=case_in("support"), to_department=dept("product"), actor=alice)
     assert told() == [("agent1", "shared", "alice")]
 
 
@@ -128,7 +123,7 @@ def test_mentions_are_parsed_as_usernames():
 
 
 def test_a_mention_tells_who_can_read_the_note(alice, bob, maria):
-    case = make_case("support")
+    case = case_in("support")
     note_add(
         item=case.item, actor=alice, body="@bob is this a product bug? cc @maria @alice @ghost"
     )
@@ -139,10 +134,10 @@ def test_a_mention_tells_who_can_read_the_note(alice, bob, maria):
 
 
 def test_mentioning_an_outsider_in_hr_tells_nobody(alice, hana):
-    hr_case = make_case("hr", body="Quillfeather reported harassment")
+    hr_case = case_in("hr", body="Quillfeather reported harassment")
     note_add(item=hr_case.item, actor=hana, body="@alice should never hear of this")
     # A shared item alice sees, but HR's note on it stays inside HR.
-    shared = make_case("support", body="A candidate asks about the roadmap")
+    shared = case_in("support", body="A candidate asks about the roadmap")
     Case.objects.create(item=shared.item, department=dept("hr"), routed_by="model")
     note_add(item=shared.item, actor=hana, body="@alice neither of this", department=dept("hr"))
     assert told() == []
@@ -156,7 +151,7 @@ def test_email_is_sent_after_commit_when_turned_on(
 ):
     settings.SITE_URL = "https://switchboard.example"
     NotificationPreference.objects.create(user=alice, email=True)
-    case = make_case("support", body=f"Order 1182 {XSS}")
+    case = case_in("support", body=f"Order 1182 {XSS}")
     with django_capture_on_commit_callbacks(execute=True):
         case_assign(case=case, assignee=alice, actor=maria)
     [message] = mail.outbox
@@ -170,7 +165,7 @@ def test_email_is_sent_after_commit_when_turned_on(
 
 def test_no_email_when_off(alice, maria, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        case_assign(case=make_case("support"), assignee=alice, actor=maria)
+        case_assign(case=case_in("support"), assignee=alice, actor=maria)
     assert mail.outbox == [] and Notification.objects.get().email_pending is False
 
 
@@ -179,10 +174,10 @@ def test_no_email_when_off(alice, maria, django_capture_on_commit_callbacks):
 
 def test_breach_soon_tells_the_assignee_once(alice, bob):
     now = timezone.now()
-    soon = make_case("support", assignee=alice, status="open", due_at=now + timedelta(minutes=10))
-    make_case("support", assignee=alice, status="open", due_at=now + timedelta(hours=3))
-    make_case("support", status="open", due_at=now + timedelta(minutes=5))  # nobody's
-    make_case(
+    soon = case_in("support", assignee=alice, status="open", due_at=now + timedelta(minutes=10))
+    case_in("support", assignee=alice, status="open", due_at=now + timedelta(hours=3))
+    case_in("support", status="open", due_at=now + timedelta(minutes=5))  # nobody's
+    case_in(
         "product",
         assignee=bob,
         status="open",
@@ -200,9 +195,7 @@ def test_breach_soon_tells_the_assignee_once(alice, bob):
 
 def test_breach_soon_emails_who_asked(alice):
     NotificationPreference.objects.create(user=alice, email=True)
-    make_case(
-        "support", assignee=alice, status="open", due_at=timezone.now() + timedelta(minutes=3)
-    )
+    case_in("support", assignee=alice, status="open", due_at=timezone.now() + timedelta(minutes=3))
     notify_breach_soon()
     [message] = mail.outbox
     assert message.subject.startswith("[Switchboard] Your Support case is due")
@@ -212,7 +205,7 @@ def test_breach_soon_emails_who_asked(alice):
 
 
 def test_listing_rechecks_visibility(alice, hana):
-    case_reroute(case=make_case("support"), to_department=dept("hr"), actor=alice)
+    case_reroute(case=case_in("support"), to_department=dept("hr"), actor=alice)
     assert unread_count(hana) == (1, False)
     Membership.objects.filter(user=hana).delete()
     member(hana, "product")  # moved out of HR
@@ -221,9 +214,9 @@ def test_listing_rechecks_visibility(alice, hana):
 
 
 def test_the_bell_opening_and_mark_all_read(client, alice, bob, maria):
-    case = make_case("support", body=XSS)
+    case = case_in("support", body=XSS)
     case_assign(case=case, assignee=alice, actor=maria)
-    case_share(case=make_case("product"), to_department=dept("support"), actor=bob)
+    case_share(case=case_in("product"), to_department=dept("support"), actor=bob)
     client.force_login(alice)
     html = client.get("/queue/support/").content.decode()
     assert 'id="bell-count" class="bell-count">2<' in html
