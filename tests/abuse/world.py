@@ -15,6 +15,7 @@ Personas (tests/conftest.py, plus the ones the matrix needs):
 
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.test import Client
 
 from departments.models import Case, Department, Membership, SavedView
@@ -63,12 +64,18 @@ class World:
 
 def fetch_pages(world: World, persona: str, urls) -> dict[str, str]:
     """GET each url (formatted with the world's ids) as `persona`: url -> "status\nbody".
-    A 500 fails at once: it is never an acceptable answer."""
+    A 500 fails at once: it is never an acceptable answer. Each GET runs in a savepoint
+    that is rolled back, so every page is read in the same world: opening a notification
+    (GET, it marks it read) must not change what the pages fetched after it show."""
     client = world.client(persona)
     pages = {}
     for url in urls:
         url = url.format(**world.ids)
-        response = client.get(url)
+        sid = transaction.savepoint_create()
+        try:
+            response = client.get(url)
+        finally:
+            transaction.savepoint_rollback(sid)
         assert response.status_code < 500, (persona, url, response.status_code)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         pages[url] = f"{response.status_code}\n{body.decode(errors='replace')}"
