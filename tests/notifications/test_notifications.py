@@ -246,3 +246,35 @@ def test_settings_save_and_refuse_bad_input(client, alice):
         response = client.post("/notifications/settings/", {"watched": [bad]})
         assert response.status_code == 400 and "errorlist" in response.content.decode()
     assert NotificationPreference.objects.get(user=alice).email
+
+
+def test_the_sweep_mails_what_the_broker_missed_as_the_recipient_sees_it_now(alice, hana):
+    NotificationPreference.objects.create(user=alice, email=True)
+    NotificationPreference.objects.create(user=hana, email=True)
+    earlier = timezone.now() - timedelta(minutes=5)
+    case = case_in("support", body="Order 77 never arrived")
+    hr_case = case_in("hr", body="Quillfeather reported harassment")
+    Notification.objects.create(
+        recipient=alice,
+        kind="assigned",
+        item=case.item,
+        case=case,
+        email_pending=True,
+        created_at=earlier,
+    )
+    Notification.objects.create(
+        recipient=hana,
+        kind="assigned",
+        item=hr_case.item,
+        case=hr_case,
+        email_pending=True,
+        created_at=earlier,
+    )
+    Membership.objects.filter(user=hana).delete()  # moved out of HR before the mail went
+    member(hana, "product")
+    notify_breach_soon()
+    [message] = mail.outbox
+    assert message.to == ["alice@example.com"] and "Order 77" in message.body
+    assert not Notification.objects.filter(email_pending=True).exists()
+    notify_breach_soon()
+    assert len(mail.outbox) == 1
