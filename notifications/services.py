@@ -328,7 +328,8 @@ def _email_message(user, n: Notification) -> EmailMessage:
         "settings_url": f"{settings.SITE_URL}{reverse('notifications:list')}#settings",
     }
     return EmailMessage(
-        f"[Switchboard] {n.title}",
+        # One line: a name with a line break must not break the header.
+        "[Switchboard] " + " ".join(n.title.split()),
         render_to_string("email/notification.txt", context),
         settings.DEFAULT_FROM_EMAIL,
         [user.email],
