@@ -271,14 +271,15 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
         locked = _locked(case)
         if kind == CaseEvent.Kind.REROUTED and locked.status not in Case.OPEN_STATUSES:
             raise Conflict("This case is already closed.")
-        target = _open_case_in(
-            item,
-            to_department,
-            actor,
-            f"{'rerouted' if kind == 'rerouted' else 'shared'} by "
-            f"{actor.get_username()} from {locked.department.name}",
-            now,
+        # A handoff out of a sealed department is sealed itself: the case it opens in
+        # another department must not say where it came from, or who sent it.
+        reason = (
+            "routed by a person"
+            if locked.department.sealed
+            else f"{'rerouted' if kind == 'rerouted' else 'shared'} by "
+            f"{actor.get_username()} from {locked.department.name}"
         )
+        target = _open_case_in(item, to_department, actor, reason, now)
         if kind == CaseEvent.Kind.REROUTED:
             _transition(locked, Case.Status.DISMISSED, now)
             locked.save(update_fields=["status", "first_response_at", "resolved_at", "updated_at"])
