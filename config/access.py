@@ -86,7 +86,13 @@ class AccessQuery(Query):
         if self.access_scope is SYSTEM:
             return
         own = self.model._meta.db_table
-        tables = [join.table_name for join in self.alias_map.values()]
+        # Only joins the SQL will contain: resolving OuterRef("item_id") in a subquery sets
+        # up a join to the item table that Django trims (refcount 0) and never emits.
+        tables = [
+            join.table_name
+            for alias, join in self.alias_map.items()
+            if self.alias_refcount.get(alias, 1) > 0
+        ]
         bad = sorted(
             {t for t in tables if t in self.access_forbidden_joins}
             | ({own} if tables.count(own) > 1 else set())

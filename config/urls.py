@@ -17,5 +17,6 @@ urlpatterns = [
     path("rules/", include("routing.urls")),
     path("dashboards/", include("departments.dashboard_urls")),
     path("departments/", include("privacy.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("departments.urls")),
 ]

@@ -222,6 +222,39 @@ class TriageRollupQuerySet(RestrictedQuerySet):
         return self.exclude(sealed_department_id__in=list(viewer.hidden))
 
 
+class NotificationQuerySet(RestrictedQuerySet):
+    """A person's own notifications about what they may still see: its item, and its case
+    and note when it names one (a membership may have ended since it was made). Superusers
+    see every row through `visible_to`, so readers also filter by recipient
+    (notifications.selectors.notifications_for)."""
+
+    # Its text is read from these rows through their own scoped querysets, never by a join.
+    forbidden_joins = (
+        "feedback_feedbackitem",
+        "departments_case",
+        "departments_note",
+        "departments_caseevent",
+    )
+
+    def _restrict(self, viewer: Viewer):
+        from departments.models import Case, Note
+        from feedback.models import FeedbackItem
+
+        if viewer.kind in ("nobody", "key") or viewer.user_id is None:
+            return self.none()
+        qs = self.filter(recipient_id=viewer.user_id)
+        if not viewer.hidden:
+            return qs
+        items = FeedbackItem.objects.visible_to(viewer).filter(pk=OuterRef("item_id"))
+        cases = Case.objects.visible_to(viewer).filter(pk=OuterRef("case_id"))
+        notes = Note.objects.visible_to(viewer).filter(pk=OuterRef("note_id"))
+        return qs.filter(
+            Exists(items),
+            Q(case_id__isnull=True) | Exists(cases),
+            Q(note_id__isnull=True) | Exists(notes),
+        )
+
+
 def item_scores(viewer, item) -> dict[str, float]:
     """An item's department scores without those of departments hidden from the viewer (a
     high HR score on a shared post says as much as an HR case)."""

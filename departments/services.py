@@ -22,6 +22,12 @@ from departments.sla import (
     sla_status_changed,
 )
 from feedback.models import FeedbackItem
+from notifications.services import (
+    notify_assigned,
+    notify_assigned_many,
+    notify_handoff,
+    notify_mentions,
+)
 from routing.labels import NOISE, label_record
 from routing.models import RoutingLabel
 from webhooks.payloads import payload_case_handoff, payload_case_status_changed
@@ -152,6 +158,8 @@ def case_assign(*, case: Case, assignee, actor) -> Case:
                 "to": assignee.username if assignee else None,
             },
         )
+        if assignee is not None and assignee != before:
+            notify_assigned(case=locked, assignee=assignee, actor=actor)
     return locked
 
 
@@ -286,14 +294,15 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
         locked = _locked(case)
         if kind == CaseEvent.Kind.REROUTED and locked.status not in Case.OPEN_STATUSES:
             raise Conflict("This case is already closed.")
-        target = _open_case_in(
-            item,
-            to_department,
-            actor,
-            f"{'rerouted' if kind == 'rerouted' else 'shared'} by "
-            f"{actor.get_username()} from {locked.department.name}",
-            now,
+        # A handoff out of a sealed department is sealed itself: the case it opens in
+        # another department must not say where it came from, or who sent it.
+        reason = (
+            "routed by a person"
+            if locked.department.sealed
+            else f"{'rerouted' if kind == 'rerouted' else 'shared'} by "
+            f"{actor.get_username()} from {locked.department.name}"
         )
+        target = _open_case_in(item, to_department, actor, reason, now)
         if kind == CaseEvent.Kind.REROUTED:
             _transition(locked, Case.Status.DISMISSED, now)
             locked.save(update_fields=TRANSITION_FIELDS)
@@ -316,6 +325,7 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
             negative=[locked.department.slug] if kind == CaseEvent.Kind.REROUTED else [],
         )
         _emit_handoff(kind, locked, target, actor, note, item.backfill)
+        notify_handoff(kind=kind, origin=locked, target=target, actor=actor)
     return target
 
 
@@ -499,6 +509,7 @@ def note_add(*, item: FeedbackItem, actor, body: str, department: Department | N
             data={"note": note.pk},
             from_department=filed_in,
         )
+        notify_mentions(note=note, actor=actor)
     return note
 
 
@@ -624,7 +635,7 @@ def cases_auto_assign(*, department: Department, limit: int = 200) -> int:
     load = {m.user_id: m.open_cases for m in agents}
     caps = {m.user_id: m.max_open_cases for m in agents}
     users = {m.user_id: m.user for m in agents}
-    assigned = 0
+    assigned: list[tuple[Case, int]] = []
     with transaction.atomic():
         cases = list(
             Case.objects.unscoped()
@@ -652,5 +663,6 @@ def cases_auto_assign(*, department: Department, limit: int = 200) -> int:
                 data={"to": users[uid].get_username(), "auto": True},
             )
             load[uid] += 1
-            assigned += 1
-    return assigned
+            assigned.append((case, uid))
+        notify_assigned_many(assignments=assigned)
+    return len(assigned)

@@ -69,3 +69,13 @@ def department_spike(slug: str, *, hours_ago: int, terms: list[str]):
         zscore=21.4,
         terms=terms,
     )
+
+
+def case_in(slug: str, body: str = "My parcel is late", **fields):
+    """A routed post with a model-routed case in the department `slug`."""
+    from departments.models import Case
+
+    item = FeedbackItemFactory(body=body, state="routed")
+    return Case.objects.create(
+        item=item, department=Department.objects.get(slug=slug), routed_by="model", **fields
+    )

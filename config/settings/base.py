@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "departments",
     "webhooks",
     "privacy",
+    "notifications",
     "axes",
 ]
 
@@ -136,6 +137,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "departments.context.workspace",
+                "notifications.context.bell",
             ],
         },
     },
@@ -253,6 +255,7 @@ CELERY_TASK_ROUTES = {
     "webhooks.tasks.*": {"queue": "webhooks"},
     "feedback.tasks.*": {"queue": "maintenance"},
     "departments.tasks.*": {"queue": "maintenance"},
+    "notifications.tasks.*": {"queue": "maintenance"},
 }
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
@@ -279,6 +282,13 @@ SPIKE_MIN_HISTORY_HOURS = env.int("SPIKE_MIN_HISTORY_HOURS", default=72)
 # for a refresh (at most once per interval).
 ROLLUPS_REFRESH_EVERY = env.float("ROLLUPS_REFRESH_EVERY_SECONDS", default=300.0)
 
+# "Your case is about to breach": how long before its first-response SLA ends the assignee
+# is told, and how often the sweep looks (notifications.tasks.notify_breach_soon).
+NOTIFY_BREACH_SOON_WITHIN = timedelta(
+    minutes=env.int("NOTIFY_BREACH_SOON_WITHIN_MINUTES", default=30)
+)
+NOTIFY_BREACH_SOON_EVERY = env.float("NOTIFY_BREACH_SOON_EVERY_SECONDS", default=300.0)
+
 CELERY_BEAT_SCHEDULE = {
     "sweep-unrouted-items": {
         "task": "routing.tasks.sweep_received",
@@ -297,6 +307,10 @@ CELERY_BEAT_SCHEDULE = {
     "weekly-digest": {
         "task": "departments.tasks.weekly_digest",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+    },
+    "notify-breach-soon": {
+        "task": "notifications.tasks.notify_breach_soon",
+        "schedule": NOTIFY_BREACH_SOON_EVERY,
     },
     "sweep-webhook-deliveries": {
         "task": "webhooks.tasks.sweep_due_deliveries",

@@ -28,6 +28,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from departments.models import Case, CaseEvent, Note, SavedView
 from feedback.models import FeedbackItem
+from notifications.models import Notification, NotificationPreference
 from routing.models import Rule
 from tests.abuse.world import (
     HR_BODY,
@@ -76,6 +77,10 @@ def case_in(item, slug):
 
 def note_says(item, body):
     return lambda w: Note.objects.filter(item_id=w.ids[item], body=body).exists()
+
+
+def notification_read(name):
+    return lambda w: Notification.objects.get(pk=w.ids[name]).read_at is not None
 
 
 def item_state(item, state):
@@ -230,6 +235,19 @@ MATRIX = [
     Row("departments:view-delete", "POST", "/views/{alice_view}/delete/",
         "lgn ok  ref ref ref ref ref | lgn lgn lgn lgn",
         {}, effect=lambda w: not SavedView.objects.filter(pk=w.alice_view).exists()),
+    # --- notifications (each person their own; opening one marks it read) ---------------
+    Row("notifications:list", "GET", "/notifications/",
+        "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn"),
+    Row("notifications:list", "GET", "/notifications/?panel=1",
+        "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn"),
+    Row("notifications:open", "GET", "/notifications/{alice_notification}/",
+        "lgn ok  404 404 404 404 404 | lgn lgn lgn lgn",
+        effect=notification_read("alice_notification")),
+    Row("notifications:read-all", "POST", "/notifications/read-all/",
+        "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn", {}),
+    Row("notifications:settings", "POST", "/notifications/settings/",
+        "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn", {"email": "on"},
+        effect=lambda w: NotificationPreference.objects.filter(email=True).exists()),
     # --- the rule editor (staff only: Django's admin login) --------------------------------
     Row("routing:rule-list", "GET", "/rules/", STAFF_PAGE),
     Row("routing:rule-new", "GET", "/rules/new/", STAFF_PAGE),

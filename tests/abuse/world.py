@@ -15,12 +15,14 @@ Personas (tests/conftest.py, plus the ones the matrix needs):
 
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.test import Client
 
 from departments.models import Case, Department, Membership, SavedView
 from departments.services import case_share, note_add
 from feedback.models import Author, FeedbackItem, Source
 from feedback.services import apikey_create
+from notifications.models import Notification
 from routing.models import ClassifierVersion, Rule
 from tests.factories import UserFactory, member
 from webhooks.models import Delivery, Subscription
@@ -62,12 +64,18 @@ class World:
 
 def fetch_pages(world: World, persona: str, urls) -> dict[str, str]:
     """GET each url (formatted with the world's ids) as `persona`: url -> "status\nbody".
-    A 500 fails at once: it is never an acceptable answer."""
+    A 500 fails at once: it is never an acceptable answer. Each GET runs in a savepoint
+    that is rolled back, so every page is read in the same world: opening a notification
+    (GET, it marks it read) must not change what the pages fetched after it show."""
     client = world.client(persona)
     pages = {}
     for url in urls:
         url = url.format(**world.ids)
-        response = client.get(url)
+        sid = transaction.savepoint_create()
+        try:
+            response = client.get(url)
+        finally:
+            transaction.savepoint_rollback(sid)
         assert response.status_code < 500, (persona, url, response.status_code)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         pages[url] = f"{response.status_code}\n{body.decode(errors='replace')}"
@@ -205,6 +213,10 @@ def world_build() -> World:
         shared_support_case=shared_support_case.pk,
         reddit_case=reddit_case.pk,
         alice_view=alice_view.pk,
+        # Support hears of HR's share as a new case (the handoff itself is sealed).
+        alice_notification=Notification.objects.get(
+            recipient=w.users["alice"], case=shared_support_case
+        ).pk,
         rule=rule.pk,
         version=version.version,
         subscription=subscription.pk,

@@ -20,7 +20,7 @@ from departments.services import (
     triage_route,
 )
 from feedback.models import FeedbackItem
-from tests.factories import FeedbackItemFactory, UserFactory, member
+from tests.factories import FeedbackItemFactory, UserFactory, case_in, member
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +205,12 @@ def test_permission_matrix(action, persona, case_department, allowed, alice, han
         with pytest.raises(PermissionDenied):
             ACTIONS[action](case, users[persona])
         assert not CaseEvent.objects.filter(case=case).exists()
+
+
+def test_a_case_shared_out_of_hr_does_not_say_so_on_the_page(client, alice, hana):
+    hr_case = case_in("hr", body="Complaint about the shift lead")
+    target = case_share(case=hr_case, to_department=dept("support"), actor=hana)
+    client.force_login(alice)
+    html = client.get(f"/items/{target.item_id}/").content.decode()
+    assert target.reason == "routed by a person"
+    assert "from HR" not in html and "hana" not in html
