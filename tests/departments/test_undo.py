@@ -129,3 +129,17 @@ def test_the_webhook_of_an_undone_resolve_is_not_delivered(world, settings, undo
     finally:
         receiver.stop()
         subscription_targets_forget()
+
+
+def test_a_plain_resolve_moves_on_to_the_next_item_and_refuses_an_outside_next(world, client):
+    case, alice = world["case"], world["alice"]
+    nxt = FeedbackItemFactory(body="next one", state="routed")
+    client.force_login(alice)
+    onward = f"/items/{nxt.pk}/?from=/queue/support/"
+    response = client.post(f"/cases/{case.pk}/status/", {"status": "resolved", "next": onward})
+    assert (response.status_code, response.url) == (302, onward)
+    client.post(f"/cases/{case.pk}/status/", {"status": "open"})
+    response = client.post(
+        f"/cases/{case.pk}/status/", {"status": "resolved", "next": "https://evil.example/"}
+    )
+    assert response.url == f"/items/{case.item_id}/"
