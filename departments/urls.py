@@ -21,6 +21,7 @@ urlpatterns = [
     path("cases/<int:pk>/reroute/", views.case_reroute, name="case-reroute"),
     path("cases/<int:pk>/share/", views.case_share, name="case-share"),
     path("cases/<int:pk>/tags/", views.case_tags, name="case-tags"),
+    path("undo/<int:token>/", views.action_undo, name="action-undo"),
     path("views/save/", views.saved_view_save, name="view-save"),
     path("views/<int:pk>/delete/", views.saved_view_delete, name="view-delete"),
 ]

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from departments import services
+from departments import services, undo
 from departments.access import item_scores, viewer_of
 from departments.filters import CaseFilter
 from departments.models import Case, CaseView, Department, Membership, SavedView
@@ -579,12 +579,12 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
     }
 
 
-def _queue_neighbours(request, item: FeedbackItem) -> dict:
+def _queue_neighbours(request, item: FeedbackItem, source: str | None = None) -> dict:
     """The item page opened from a queue (?from=/queue/<slug>/?<query>): the queue's link
     and its previous and next items, read through the same filter and order as the queue,
     within the page the item was on (one row either side). Nothing if the item has left
     that list or `from` is not a queue this user works."""
-    source = urlsplit(request.GET.get("from", ""))
+    source = urlsplit(request.GET.get("from", "") if source is None else source)
     if source.scheme or source.netloc:
         return {}
     try:
@@ -642,7 +642,12 @@ def item_detail(request, pk: int):
     return render(
         request,
         "departments/item.html",
-        {**context, **_queue_neighbours(request, item), **_nav(request)},
+        {
+            **context,
+            **_queue_neighbours(request, item),
+            **_nav(request),
+            "back_url": request.get_full_path(),
+        },
     )
 
 
@@ -676,6 +681,12 @@ def _after_action(request, item: FeedbackItem, error: str = ""):
         return redirect("departments:home")
     if request.htmx:
         context = {**_item_context(request, fresh, error), **_nav(request)}
+        current = urlsplit(request.htmx.current_url_abs_path or "")
+        if _local_url(current.path, "departments:item"):
+            # On the item page (not the reading pane), the re-rendered forms still know the
+            # queue's next item and the way back.
+            source = QueryDict(current.query).get("from", "")
+            context.update(_queue_neighbours(request, fresh, source), back_url=current.geturl())
         # The page (or reading pane) shows the cases as they now are: one's own action
         # leaves them read.
         services.cases_mark_seen(user=request.user, cases=context["cases"])
@@ -755,21 +766,91 @@ def case_assign(request, pk: int):
     )
 
 
+CLOSING = (Case.Status.RESOLVED, Case.Status.DISMISSED)
+UNDO_DONE = {"resolved": "Resolved.", "dismissed": "Dismissed.", "rerouted": "Rerouted."}
+
+
+def _local_url(value: str, *view_names: str) -> str:
+    """`value` if it is a path on this site to one of these views, else ""."""
+    parts = urlsplit(value or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return ""
+    try:
+        return value if resolve(parts.path).view_name in view_names else ""
+    except Resolver404:
+        return ""
+
+
+def _undo_back(request, item: FeedbackItem) -> str:
+    """Where undoing sends the person: the page they acted on (the item page with its
+    queue, or the queue with the item open in its reading pane)."""
+    if request.htmx:
+        current = _local_url(
+            request.htmx.current_url_abs_path or "", "departments:item", "departments:queue"
+        )
+        if current:
+            return current
+    return _local_url(request.POST.get("back", ""), "departments:item") or reverse(
+        "departments:item", args=[item.pk]
+    )
+
+
+def _run_undoable(request, case: Case, fn, done: str):
+    """Run a resolve, dismiss or reroute that can be undone from a toast; after closing a
+    case the item page moves on to the next item of its queue (`next`, from the page) and
+    the reading pane is told to open the next row (the `sb-case-closed` event)."""
+    try:
+        token = undo.action_undoable(
+            case=case, actor=request.user, run=fn, back=_undo_back(request, case.item)
+        )
+    except services.ActionError as exc:
+        return _after_action(request, case.item, str(exc))
+    if token is not None:
+        messages.success(request, done, extra_tags=f"undo undo-{token}")
+    onward = _local_url(request.POST.get("next", ""), "departments:item")
+    if token is not None and onward and done != UNDO_DONE["rerouted"]:
+        if request.htmx:
+            return HttpResponseClientRedirect(onward)
+        return redirect(onward)
+    response = _after_action(request, case.item)
+    if token is not None and request.htmx and done != UNDO_DONE["rerouted"]:
+        response["HX-Trigger"] = "sb-case-closed"
+    return response
+
+
 @login_required
 @require_POST
 def case_status(request, pk: int):
     case = _case_for_action(request, pk)
-    return _run(
-        request,
-        case,
-        lambda: services.case_set_status(
+    status = request.POST.get("status", "")
+
+    def change():
+        return services.case_set_status(
             case=case,
-            status=request.POST.get("status", ""),
+            status=status,
             actor=request.user,
             reason=request.POST.get("reason", ""),
             note=request.POST.get("note", ""),
-        ),
-    )
+        )
+
+    if status in CLOSING:
+        return _run_undoable(request, case, change, UNDO_DONE[status])
+    return _run(request, case, change)
+
+
+@login_required
+@require_POST
+def action_undo(request, token: int):
+    """Undo a resolve, dismiss or reroute from its toast (plain form: it may come from
+    another page than the one acted on)."""
+    try:
+        record = undo.action_undo(token=token, actor=request.user)
+    except services.ActionError as exc:
+        return HttpResponseBadRequest(
+            render_to_string("departments/undo_refused.html", {"error": str(exc)}, request)
+        )
+    messages.success(request, "Undone.")
+    return redirect(record.get("back") or "departments:home")
 
 
 @login_required
@@ -795,11 +876,13 @@ def _handoff(request, pk: int, service, missing: str):
     if target is None:
         return _after_action(request, case.item, missing)
     note = request.POST.get("note", "")
-    return _run(
-        request,
-        case,
-        lambda: service(case=case, to_department=target, actor=request.user, note=note),
-    )
+
+    def handoff():
+        return service(case=case, to_department=target, actor=request.user, note=note)
+
+    if service is services.case_reroute:
+        return _run_undoable(request, case, handoff, UNDO_DONE["rerouted"])
+    return _run(request, case, handoff)
 
 
 @login_required

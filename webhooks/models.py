@@ -116,6 +116,8 @@ class Delivery(models.Model):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # The action it reported was undone within its undo window; never sent.
+        WITHDRAWN = "withdrawn", "Withdrawn (action undone)"
 
     subscription = models.ForeignKey(
         Subscription, on_delete=models.CASCADE, related_name="deliveries"

@@ -16,6 +16,8 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -420,8 +422,42 @@ def _envelope(event_id: uuid.UUID, event: str, now, data: dict) -> dict:
     )
 
 
+@dataclass
+class _Hold:
+    seconds: float
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+_hold: ContextVar[_Hold | None] = ContextVar("webhooks_hold", default=None)
+
+
+@contextmanager
+def webhooks_held(*, seconds: float):
+    """Deliveries written inside this block are not due for `seconds` (an undo window) and
+    are enqueued with that countdown; the block yields the list their ids are added to, so
+    the caller can withdraw them (`deliveries_withdraw`) if the action is undone meanwhile.
+    The task needs no check of its own: an attempt only sends a pending delivery."""
+    hold = _Hold(seconds=seconds)
+    token = _hold.set(hold)
+    try:
+        yield hold.delivery_ids
+    finally:
+        _hold.reset(token)
+
+
+def deliveries_withdraw(*, delivery_ids: Sequence[int]) -> int:
+    """End still-pending deliveries unsent (their action was undone). One conditional UPDATE:
+    a delivery an attempt already claimed (sent or failed) is left as it is."""
+    if not delivery_ids:
+        return 0
+    return Delivery.objects.filter(
+        pk__in=list(delivery_ids), status=Delivery.Status.PENDING, attempts=0
+    ).update(status=Delivery.Status.WITHDRAWN, next_attempt_at=None)
+
+
 def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
-    """`webhook_emit` for many events in one INSERT (routing emits one per item)."""
+    """`webhook_emit` for many events in one INSERT (routing emits one per item). Inside
+    `webhooks_held` the deliveries wait out the hold."""
     if backfill:
         return
     events = list(events)
@@ -435,6 +471,8 @@ def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False)
         return
     sealed = _sealed_departments()
     now = timezone.now()
+    hold = _hold.get()
+    due = now + timedelta(seconds=hold.seconds) if hold else now
     rows: list[Delivery] = []
     for e in events:
         slugs = frozenset(e.departments)
@@ -459,14 +497,16 @@ def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False)
                     event_id=event_id,
                     payload=envelopes[how],
                     sealed=sorted(slugs & sealed) if how != OUTSIDE else [],
-                    next_attempt_at=now,
+                    next_attempt_at=due,
                     created_at=now,
                 )
             )
     if not rows:
         return
     Delivery.objects.bulk_create(rows)
-    _enqueue_on_commit([row.pk for row in rows])
+    if hold:
+        hold.delivery_ids.extend(row.pk for row in rows)
+    _enqueue_on_commit([row.pk for row in rows], countdown=hold.seconds if hold else None)
 
 
 # --- enqueueing -----------------------------------------------------------------------------
@@ -501,10 +541,12 @@ def deliveries_enqueue(delivery_ids: Sequence[int], *, countdown: float | None =
     return True
 
 
-def _enqueue_on_commit(delivery_ids: list[int]) -> None:
+def _enqueue_on_commit(delivery_ids: list[int], *, countdown: float | None = None) -> None:
     # robust: whatever happens while publishing, the caller's change is committed and must
     # not turn into an error; the rows are pending and the sweeper will find them.
-    transaction.on_commit(partial(deliveries_enqueue, delivery_ids), robust=True)
+    transaction.on_commit(
+        partial(deliveries_enqueue, delivery_ids, countdown=countdown), robust=True
+    )
 
 
 # --- delivering -----------------------------------------------------------------------------

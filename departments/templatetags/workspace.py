@@ -78,3 +78,26 @@ def age(moment: datetime | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+@register.filter
+def undo_token(extra_tags: str) -> int | None:
+    """The undo token a message carries in its tags ("undo undo-<event id>"), if any."""
+    for tag in (extra_tags or "").split():
+        if tag.startswith("undo-") and tag[5:].isdigit():
+            return int(tag[5:])
+    return None
+
+
+@register.simple_tag
+def undo_seconds() -> int:
+    from departments.undo import UNDO_SECONDS
+
+    return UNDO_SECONDS
+
+
+@register.filter
+def is_open_status(status: str) -> bool:
+    from departments.models import Case
+
+    return status in Case.OPEN_STATUSES

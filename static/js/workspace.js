@@ -141,6 +141,24 @@
     return true;
   }
 
+  // Assign, reroute, share, tags and note open a small dialog with its field focused (Esc
+  // closes it natively). Without JavaScript the dialogs' forms are shown in place (app.css).
+  function openDialog(name) {
+    const dialog = document.querySelector(`[data-item-page] dialog[data-dialog="${name}"]`);
+    if (!dialog) return false;
+    closeMenus(null);
+    if (!dialog.open) dialog.showModal();
+    const field = dialog.querySelector(`[data-action="${name}"]`);
+    if (field) field.focus();
+    return true;
+  }
+
+  function undoLast() {
+    const button = document.querySelector(".toast [data-undo]");
+    if (button) button.click();
+    return Boolean(button);
+  }
+
   function follow(name) {
     const link = document.querySelector(`[data-item-nav="${name}"]`);
     if (link) window.location = link.href;
@@ -188,18 +206,34 @@
         const claim = selectedRow() && selectedRow().querySelector("[data-claim]");
         if (claim) claim.click(); else handled = false;
       }
-    } else if (key === "a") handled = focusAction("assign");
+    } else if (key === "a") handled = openDialog("assign");
     // An item still in triage has no case to reroute: r goes to its route-from-triage form.
-    else if (key === "r") handled = focusAction("reroute") || focusAction("route");
-    else if (key === "s") handled = focusAction("share");
+    else if (key === "r") handled = openDialog("reroute") || focusAction("route");
+    else if (key === "s") handled = openDialog("share");
     else if (key === "e") handled = clickAction("resolve");
-    else if (key === "n") handled = focusAction("note");
+    else if (key === "n") handled = openDialog("note");
+    else if (key === "z") handled = undoLast();
     else handled = false;
     if (handled) event.preventDefault();
   });
 
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-shortcuts-open]")) openShortcuts();
+    const opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      // The dialog of the case card (or timeline) the button sits in.
+      const scope = opener.closest(".case-card, .timeline") || document;
+      const dialog = scope.querySelector(`dialog[data-dialog="${opener.dataset.openDialog}"]`);
+      if (dialog) {
+        closeMenus(null);
+        dialog.showModal();
+        const field = dialog.querySelector("[data-action]");
+        if (field) field.focus();
+      }
+      return;
+    }
+    const closer = event.target.closest("[data-dialog-close]");
+    if (closer) closer.closest("dialog").close();
     if (event.target.closest("[data-pane-close]")) {
       if (closePane()) event.preventDefault();
       return;
@@ -241,14 +275,36 @@
     setOpenField(pane() && !pane().hidden ? itemId : null);
   });
 
-  // Messages are toasts: a confirmation leaves by itself, an error stays until dismissed.
-  window.setTimeout(function () {
-    document.querySelectorAll(".toast.success, .toast.info").forEach((t) => t.remove());
-  }, 6000);
+  // Messages are toasts: a confirmation leaves by itself, an error stays until dismissed,
+  // one with an Undo button stays for its undo window (the server checks the window too).
+  function expireToasts(root) {
+    root.querySelectorAll(".toast.success, .toast.info").forEach((t) => {
+      if (t.dataset.expires) return;
+      t.dataset.expires = "1";
+      const seconds = Number(t.dataset.undoSeconds || 6);
+      window.setTimeout(() => t.remove(), seconds * 1000);
+    });
+  }
+  expireToasts(document);
+
+  // The reading pane closed a case (resolve, dismiss): open the next row of the queue, in
+  // its current order (the one after the closed case's, or the one before at the end).
+  document.addEventListener("sb-case-closed", function () {
+    if (!paneOpen()) return;
+    const all = rows();
+    const current = selectedRow();
+    const at = all.indexOf(current);
+    const next = at >= 0 ? all[at + 1] || all[at - 1] : null;
+    if (next && next !== current) {
+      select(next);
+      openRow(next);
+    }
+  });
 
   // Keep the selection after htmx replaces a row (claim from the list). afterSettle, not
   // afterSwap: htmx restores the new element's own class list while settling.
   document.addEventListener("htmx:afterSettle", function (event) {
+    expireToasts(document);
     const row = event.detail.target && event.detail.target.closest &&
       document.getElementById(event.detail.target.id);
     if (row && row.classList.contains("case-row")) select(row);

@@ -222,6 +222,9 @@ MATRIX = [
         {"add": "matrixtag"}, effect=case_has_tag("support_case", "matrixtag")),
     Row("departments:case-tags", "POST", "/cases/{hr_case}/tags/", PAGE_HR_ONLY,
         {"add": "matrixtag"}, effect=case_has_tag("hr_case", "matrixtag")),
+    # Undo needs a token the actor was given a moment ago: everyone else is refused (400).
+    Row("departments:action-undo", "POST", "/undo/999999999/",
+        "lgn 400 400 400 400 400 400 | lgn lgn lgn lgn"),
     #     ano ali bob han mar cha adm | ing rea wal wun
     Row("departments:view-save", "POST", "/views/save/",
         "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn",
