@@ -15,7 +15,9 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -359,6 +361,21 @@ def subscription_secret_rotate(*, subscription: Subscription) -> Subscription:
 # --- emitting -------------------------------------------------------------------------------
 
 
+# Set while history is replayed (the demo seed): those changes happened long ago and no
+# receiver is owed them. A context variable, so it covers only the code inside the block.
+_suppressed: ContextVar[bool] = ContextVar("webhooks_suppressed", default=False)
+
+
+@contextmanager
+def webhooks_suppressed() -> Iterator[None]:
+    """Inside this block no event is owed to anyone: no delivery is written or sent."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     event: str
@@ -422,7 +439,7 @@ def _envelope(event_id: uuid.UUID, event: str, now, data: dict) -> dict:
 
 def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
     """`webhook_emit` for many events in one INSERT (routing emits one per item)."""
-    if backfill:
+    if backfill or _suppressed.get():
         return
     events = list(events)
     for e in events:
