@@ -16,7 +16,7 @@ from feedback.models import FeedbackItem
 from routing.labels import NOISE, label_record
 from routing.models import RoutingLabel
 from webhooks.payloads import payload_case_handoff, payload_case_status_changed
-from webhooks.services import webhook_emit
+from webhooks.services import webhook_emit, webhooks_wanted
 
 
 class ActionError(Exception):
@@ -192,14 +192,15 @@ def case_set_status(
             now=now,
         )
         _label_status(locked, status, reason, actor, now)
-        webhook_emit(
-            event="case.status_changed",
-            payload=payload_case_status_changed(
-                case=locked, before=before, actor=actor, reason=reason, note=note
-            ),
-            departments=[locked.department.slug],
-            backfill=locked.item.backfill,
-        )
+        if webhooks_wanted():  # the payload costs queries: only build it for a receiver
+            webhook_emit(
+                event="case.status_changed",
+                payload=payload_case_status_changed(
+                    case=locked, before=before, actor=actor, reason=reason, note=note
+                ),
+                departments=[locked.department.slug],
+                backfill=locked.item.backfill,
+            )
     return locked
 
 
@@ -323,6 +324,8 @@ def _handoff(
 def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backfill: bool):
     """A handoff's webhook, for both departments' subscriptions. The webhooks service
     redacts a sealed side (its case becomes null) for subscriptions not approved for it."""
+    if not webhooks_wanted():  # the payload costs queries: only build it for a receiver
+        return
     webhook_emit(
         event=f"case.{kind}",
         payload=payload_case_handoff(from_case=origin, to_case=target, actor=actor, note=note),
@@ -331,9 +334,7 @@ def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backf
     )
 
 
-def case_reroute(
-    *, case: Case, to_department: Department, actor, note: str = "", now=None
-) -> Case:
+def case_reroute(*, case: Case, to_department: Department, actor, note: str = "", now=None) -> Case:
     """Hand the item to another department: this case ends, theirs starts; both see the
     note. Returns the target department's case."""
     return _handoff(
@@ -444,9 +445,7 @@ def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "", now=None) ->
             data={"marked_by": "person", "from_state": locked.state},
             now=now,
         )
-        label_record(
-            item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE], now=now
-        )
+        label_record(item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE], now=now)
         locked.state = FeedbackItem.State.NOISE
         FeedbackItem.objects.unscoped().filter(pk=locked.pk).update(
             state=FeedbackItem.State.NOISE, triage_department=None

@@ -3,8 +3,8 @@
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction

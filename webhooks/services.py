@@ -376,6 +376,12 @@ def webhooks_suppressed() -> Iterator[None]:
         _suppressed.reset(token)
 
 
+def webhooks_wanted() -> bool:
+    """Whether an event emitted now is owed to anyone: not inside webhooks_suppressed(),
+    nor without an active subscription. Callers skip building a payload nobody receives."""
+    return not _suppressed.get() and bool(subscription_targets())
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     event: str
