@@ -48,7 +48,7 @@ INGEST_CHUNK = 1000
 # The history is replayed in windows of this many days: route the window's posts, then
 # work them. Staff labels reach the correction memory window by window (rebuilding it for
 # every day cost more than the rest of the routing).
-WINDOW_DAYS = 3
+WINDOW_DAYS = 6
 
 
 class Command(BaseCommand):
