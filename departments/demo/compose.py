@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from departments.demo import demo_data
 
 SEED = 14
-ID_PREFIX = "demo-"
+ID_PREFIX = "brightloop-"  # the earlier demo's posts were demo-NNN: not mistaken for these
 # Share of a day's posts per hour of day (UTC): quiet nights, a lunchtime and an evening peak.
 HOURLY = [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3.2, 4, 4.4, 4.6, 5, 4.8, 4.4, 4.2, 4.3, 4.6, 5,
           5.4, 5.2, 4.4, 3.2, 2]  # fmt: skip

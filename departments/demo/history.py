@@ -11,6 +11,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from django.db import transaction
+
 from departments.demo import demo_data
 from departments.models import Case, Department
 from departments.services import (
@@ -97,12 +99,16 @@ class HistoryWorker:
             cases[case.item_id].append(case)
         for item in sorted(items, key=lambda i: (i.received_at, i.pk)):
             topic = ((item.raw or {}).get("demo") or {}).get("topic", "")
-            if item.state == FeedbackItem.State.TRIAGE:
-                self._triage(item, topic)
-            elif item.state == FeedbackItem.State.ROUTED:
-                worked: set[int] = set()
-                for case in cases[item.pk]:
-                    self._case(case, topic, self.owner_of(topic), item.received_at, worked)
+            # A transaction per item: every action is a savepoint in it, and thousands of
+            # savepoints in one transaction slow PostgreSQL down (its subtransaction cache
+            # overflows), so the history is not one transaction.
+            with transaction.atomic():
+                if item.state == FeedbackItem.State.TRIAGE:
+                    self._triage(item, topic)
+                elif item.state == FeedbackItem.State.ROUTED:
+                    worked: set[int] = set()
+                    for case in cases[item.pk]:
+                        self._case(case, topic, self.owner_of(topic), item.received_at, worked)
         return self.done
 
     def _triage(self, item: FeedbackItem, topic: str) -> None:
