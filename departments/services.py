@@ -31,7 +31,7 @@ from notifications.services import (
 from routing.labels import NOISE, label_record
 from routing.models import RoutingLabel
 from webhooks.payloads import payload_case_handoff, payload_case_status_changed
-from webhooks.services import webhook_emit
+from webhooks.services import webhook_emit, webhooks_wanted
 
 
 class ActionError(Exception):
@@ -87,9 +87,12 @@ def check_can_see_item(user, item: FeedbackItem) -> None:
         raise PermissionDenied("You cannot see this item.")
 
 
-def _event(case: Case | None, kind: str, actor, *, item=None, note="", data=None, **fields):
+def _event(
+    case: Case | None, kind: str, actor, *, item=None, note="", data=None, now=None, **fields
+):
     return CaseEvent.objects.create(
         item=item or case.item,
+        created_at=now or timezone.now(),
         case=case,
         kind=kind,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -108,11 +111,14 @@ def _locked(case: Case) -> Case:
     )
 
 
-def case_claim(*, case: Case, user) -> Case:
+def case_claim(*, case: Case, user, now=None) -> Case:
     """Assign an unassigned case to `user`. If two people claim at once, one wins and the
-    other gets Conflict naming the winner."""
+    other gets Conflict naming the winner.
+
+    `now`, in this and every action below, is the time the action happens (default: the
+    present); the demo seed replays history with it, production passes nothing."""
     check_can_act(user, case)
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         won = (
             Case.objects.unscoped()
@@ -132,13 +138,14 @@ def case_claim(*, case: Case, user) -> Case:
         Case.objects.unscoped().filter(pk=case.pk, status=Case.Status.NEW).update(
             status=Case.Status.OPEN
         )
-        _event(case, CaseEvent.Kind.CLAIMED, user, data={"assignee": user.username})
+        _event(case, CaseEvent.Kind.CLAIMED, user, data={"assignee": user.username}, now=now)
     case.refresh_from_db()
     return case
 
 
-def case_assign(*, case: Case, assignee, actor) -> Case:
+def case_assign(*, case: Case, assignee, actor, now=None) -> Case:
     check_can_act(actor, case)
+    now = now or timezone.now()
     if assignee is not None and membership_of(assignee, case.department) is None:
         raise ActionError(f"{assignee.username} is not in {case.department.name}.")
     with transaction.atomic():
@@ -147,7 +154,7 @@ def case_assign(*, case: Case, assignee, actor) -> Case:
         locked.assignee = assignee
         if assignee is not None and locked.status == Case.Status.NEW:
             locked.status = Case.Status.OPEN
-        locked.updated_at = timezone.now()
+        locked.updated_at = now
         locked.save(update_fields=["assignee", "status", "updated_at"])
         _event(
             locked,
@@ -157,6 +164,7 @@ def case_assign(*, case: Case, assignee, actor) -> Case:
                 "from": before.username if before else None,
                 "to": assignee.username if assignee else None,
             },
+            now=now,
         )
         if assignee is not None and assignee != before:
             notify_assigned(case=locked, assignee=assignee, actor=actor)
@@ -183,8 +191,11 @@ def _transition(locked: Case, status: str, now) -> None:
 TRANSITION_FIELDS = ["status", "first_response_at", "resolved_at", "updated_at", *SLA_FIELDS]
 
 
-def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: str = "") -> Case:
+def case_set_status(
+    *, case: Case, status: str, actor, reason: str = "", note: str = "", now=None
+) -> Case:
     check_can_act(actor, case)
+    now = now or timezone.now()
     if status not in Case.Status.values:
         raise ActionError(f"Unknown status {status!r}.")
     if status == Case.Status.DISMISSED and reason not in DISMISS_REASONS:
@@ -194,7 +205,7 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
         before = locked.status
         if before == status:
             return locked
-        _transition(locked, status, timezone.now())
+        _transition(locked, status, now)
         locked.save(update_fields=TRANSITION_FIELDS)
         _event(
             locked,
@@ -202,27 +213,36 @@ def case_set_status(*, case: Case, status: str, actor, reason: str = "", note: s
             actor,
             note=note,
             data={"from": before, "to": status, "reason": reason},
+            now=now,
         )
-        _label_status(locked, status, reason, actor)
-        webhook_emit(
-            event="case.status_changed",
-            payload=payload_case_status_changed(
-                case=locked, before=before, actor=actor, reason=reason, note=note
-            ),
-            departments=[locked.department.slug],
-            backfill=locked.item.backfill,
-        )
+        _label_status(locked, status, reason, actor, now)
+        if webhooks_wanted():  # the payload costs queries: only build it for a receiver
+            webhook_emit(
+                event="case.status_changed",
+                payload=payload_case_status_changed(
+                    case=locked, before=before, actor=actor, reason=reason, note=note
+                ),
+                departments=[locked.department.slug],
+                backfill=locked.item.backfill,
+            )
     return locked
 
 
-def _label_status(case: Case, status: str, reason: str, actor) -> None:
+def _label_status(case: Case, status: str, reason: str, actor, now) -> None:
     """Closing a case says something about where its item belongs."""
     slug = case.department.slug
     if status == Case.Status.DISMISSED and reason == "wrong_department":
-        label_record(item_id=case.item_id, actor=actor, action="dismissed", negative=[slug])
+        label_record(
+            item_id=case.item_id, actor=actor, action="dismissed", negative=[slug], now=now
+        )
     elif status == Case.Status.DISMISSED and reason == "spam":
         label_record(
-            item_id=case.item_id, actor=actor, action="spam", positive=[NOISE], negative=[slug]
+            item_id=case.item_id,
+            actor=actor,
+            action="spam",
+            positive=[NOISE],
+            negative=[slug],
+            now=now,
         )
     elif status == Case.Status.RESOLVED and case.routed_by != Case.RoutedBy.PERSON:
         # Working a case the product routed to the end confirms the route.
@@ -232,6 +252,7 @@ def _label_status(case: Case, status: str, reason: str, actor) -> None:
             action="resolved",
             positive=[slug],
             kind=RoutingLabel.Kind.CONFIRMATION,
+            now=now,
         )
 
 
@@ -279,14 +300,16 @@ def _open_case_in(item: FeedbackItem, department: Department, actor, reason: str
     return case
 
 
-def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: str) -> Case:
+def _handoff(
+    *, case: Case, to_department: Department, actor, note: str, kind: str, now=None
+) -> Case:
     check_can_act(actor, case)
     if to_department.pk == case.department_id:
         raise ActionError("The case is already in that department.")
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
         raise ActionError(f"A note is at most {MAX_NOTE} characters.")
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         # Lock the item row first: every handoff on one item is serialized, so two people
         # rerouting the same item at once cannot both create the target case.
@@ -316,6 +339,7 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
                 data=data,
                 from_department=locked.department,
                 to_department=to_department,
+                now=now,
             )
         label_record(
             item_id=item.pk,
@@ -323,6 +347,7 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
             action=kind,
             positive=[to_department.slug],
             negative=[locked.department.slug] if kind == CaseEvent.Kind.REROUTED else [],
+            now=now,
         )
         _emit_handoff(kind, locked, target, actor, note, item.backfill)
         notify_handoff(kind=kind, origin=locked, target=target, actor=actor)
@@ -332,6 +357,8 @@ def _handoff(*, case: Case, to_department: Department, actor, note: str, kind: s
 def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backfill: bool):
     """A handoff's webhook, for both departments' subscriptions. The webhooks service
     redacts a sealed side (its case becomes null) for subscriptions not approved for it."""
+    if not webhooks_wanted():  # the payload costs queries: only build it for a receiver
+        return
     webhook_emit(
         event=f"case.{kind}",
         payload=payload_case_handoff(from_case=origin, to_case=target, actor=actor, note=note),
@@ -340,29 +367,39 @@ def _emit_handoff(kind: str, origin: Case, target: Case, actor, note: str, backf
     )
 
 
-def case_reroute(*, case: Case, to_department: Department, actor, note: str = "") -> Case:
+def case_reroute(*, case: Case, to_department: Department, actor, note: str = "", now=None) -> Case:
     """Hand the item to another department: this case ends, theirs starts; both see the
     note. Returns the target department's case."""
     return _handoff(
-        case=case, to_department=to_department, actor=actor, note=note, kind=CaseEvent.Kind.REROUTED
+        case=case,
+        to_department=to_department,
+        actor=actor,
+        note=note,
+        kind=CaseEvent.Kind.REROUTED,
+        now=now,
     )
 
 
-def case_share(*, case: Case, to_department: Department, actor, note: str = "") -> Case:
+def case_share(*, case: Case, to_department: Department, actor, note: str = "", now=None) -> Case:
     """Bring another department in: both keep a case."""
     return _handoff(
-        case=case, to_department=to_department, actor=actor, note=note, kind=CaseEvent.Kind.SHARED
+        case=case,
+        to_department=to_department,
+        actor=actor,
+        note=note,
+        kind=CaseEvent.Kind.SHARED,
+        now=now,
     )
 
 
 def triage_route(
-    *, item: FeedbackItem, departments: Sequence[Department], actor, note: str = ""
+    *, item: FeedbackItem, departments: Sequence[Department], actor, note: str = "", now=None
 ) -> list[Case]:
     """Route an item from the shared triage inbox: any department member may do it."""
     _check_triage_staff(actor, "Only department staff can route from the triage inbox.", item)
     if not departments:
         raise ActionError("Choose at least one department.")
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         locked = FeedbackItem.objects.unscoped().select_for_update().get(pk=item.pk)
         if locked.state not in (
@@ -383,6 +420,7 @@ def triage_route(
                 note=note,
                 to_department=department,
                 data={"routed_by": "person", "from_state": locked.state},
+                now=now,
             )
             cases.append(case)
         chosen = {d.slug for d in departments}
@@ -400,6 +438,7 @@ def triage_route(
                 if suggested and chosen == {suggested}
                 else RoutingLabel.Kind.CORRECTION
             ),
+            now=now,
         )
         FeedbackItem.objects.unscoped().filter(pk=locked.pk).update(
             state=FeedbackItem.State.ROUTED, error="", triage_department=None
@@ -423,7 +462,7 @@ def _suggested(item: FeedbackItem) -> str | None:
     return max(scores, key=scores.get) if scores else None
 
 
-def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackItem:
+def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "", now=None) -> FeedbackItem:
     """Take an item out of the triage inbox as spam or chatter that no department owns."""
     _check_triage_staff(actor, "Only department staff can work the triage inbox.", item)
     with transaction.atomic():
@@ -437,8 +476,9 @@ def triage_mark_noise(*, item: FeedbackItem, actor, note: str = "") -> FeedbackI
             item=locked,
             note=note,
             data={"marked_by": "person", "from_state": locked.state},
+            now=now,
         )
-        label_record(item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE])
+        label_record(item_id=locked.pk, actor=actor, action="mark_noise", positive=[NOISE], now=now)
         locked.state = FeedbackItem.State.NOISE
         FeedbackItem.objects.unscoped().filter(pk=locked.pk).update(
             state=FeedbackItem.State.NOISE, triage_department=None
@@ -486,7 +526,9 @@ def triage_decide(
     return outcome
 
 
-def note_add(*, item: FeedbackItem, actor, body: str, department: Department | None = None) -> Note:
+def note_add(
+    *, item: FeedbackItem, actor, body: str, department: Department | None = None, now=None
+) -> Note:
     """An internal note on the item. It is filed in one of the writer's departments and
     readable by every department that can see the item, except that a sealed department's
     notes stay inside it. Someone in several departments says which one the note is for
@@ -498,8 +540,11 @@ def note_add(*, item: FeedbackItem, actor, body: str, department: Department | N
     if len(body) > MAX_NOTE:
         raise ActionError(f"A note is at most {MAX_NOTE} characters.")
     filed_in = _note_department(item, actor, department)
+    now = now or timezone.now()
     with transaction.atomic():
-        note = Note.objects.create(item=item, author=actor, body=body, department=filed_in)
+        note = Note.objects.create(
+            item=item, author=actor, body=body, department=filed_in, created_at=now
+        )
         _event(
             None,
             CaseEvent.Kind.NOTED,
@@ -508,6 +553,7 @@ def note_add(*, item: FeedbackItem, actor, body: str, department: Department | N
             note=body,
             data={"note": note.pk},
             from_department=filed_in,
+            now=now,
         )
         notify_mentions(note=note, actor=actor)
     return note
@@ -551,8 +597,11 @@ def _note_department(item: FeedbackItem, actor, chosen: Department | None) -> De
     raise ActionError(f"You are in several departments ({names}): choose which this note is for.")
 
 
-def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Case:
+def case_tag(
+    *, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str] = (), now=None
+) -> Case:
     check_can_act(actor, case)
+    now = now or timezone.now()
     clean_add = [t.strip().lower() for t in add if t and t.strip()]
     for tag in clean_add:
         if len(tag) > 64:
@@ -566,10 +615,14 @@ def case_tag(*, case: Case, actor, add: Sequence[str] = (), remove: Sequence[str
         if tags == locked.tags:
             return locked
         locked.tags = tags
-        locked.updated_at = timezone.now()
+        locked.updated_at = now
         locked.save(update_fields=["tags", "updated_at"])
         _event(
-            locked, CaseEvent.Kind.TAGGED, actor, data={"added": clean_add, "removed": list(remove)}
+            locked,
+            CaseEvent.Kind.TAGGED,
+            actor,
+            data={"added": clean_add, "removed": list(remove)},
+            now=now,
         )
     return locked
 

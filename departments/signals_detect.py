@@ -226,7 +226,29 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
     many posts its first hour brings, records and sends nothing."""
     now = now or timezone.now()
     current = now.replace(minute=0, second=0, microsecond=0)
-    since = current - timedelta(hours=BASELINE_HOURS + 1)
+    found = _spikes_find(first=current - timedelta(hours=1), last=current, newest_only=True)
+    sealed = set(Department.objects.filter(sealed=True).values_list("slug", flat=True))
+    for spike in found:
+        _notify(spike, sealed=sealed)
+    return found
+
+
+def spikes_history(*, start: datetime, end: datetime) -> list[Spike]:
+    """Record the spikes of every hour from `start` to `end`, each against the week before
+    it, and notify no one: this is history (the demo seed computes its past with it), and
+    its alerts would have gone out when it happened. Safe to run again (one row per
+    scope and hour)."""
+    return _spikes_find(
+        first=start.replace(minute=0, second=0, microsecond=0),
+        last=end.replace(minute=0, second=0, microsecond=0),
+        newest_only=False,
+    )
+
+
+def _spikes_find(*, first: datetime, last: datetime, newest_only: bool) -> list[Spike]:
+    """Score the hours `first`..`last` of every scope and record the spikes. With
+    `newest_only`, a scope's newest spiking hour is the only one recorded."""
+    since = first - timedelta(hours=BASELINE_HOURS)
     sealed = set(Department.objects.filter(sealed=True).values_list("slug", flat=True))
     # A sealed department's vocabulary would tell others what it hears: it is never compared
     # with another spike's words (and its own spikes concern no one else).
@@ -242,13 +264,17 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
             cursor.execute(sql, {"since": since})
             for key, hour, count in cursor.fetchall():
                 series[key][hour] = count
-            first: dict[str, datetime] = {}
+            first_post: dict[str, datetime] = {}
             if series and min_hours > 0:
                 cursor.execute(_FIRST[dimension])
-                first = dict(cursor.fetchall())
+                first_post = dict(cursor.fetchall())
         for key, counts in series.items():
-            for hour in (current, current - timedelta(hours=1)):
-                if not has_history(first.get(key), hour, min_hours=min_hours):
+            if newest_only:
+                hours = [last, first]
+            else:  # an hour with no post is no spike: score only the hours that have some
+                hours = sorted(h for h in counts if first <= h <= last)
+            for hour in hours:
+                if not has_history(first_post.get(key), hour, min_hours=min_hours):
                     continue
                 history = [
                     counts.get(hour - timedelta(hours=h), 0) for h in range(1, BASELINE_HOURS + 1)
@@ -259,9 +285,8 @@ def spikes_detect(*, now: datetime | None = None) -> list[Spike]:
                     in_sealed = dimension == Spike.Dimension.DEPARTMENT and key in sealed
                     related_from = {} if in_sealed else vocabularies
                     found.append(_record(dimension, key, hour, count, mean, z, related_from))
-                    break
-    for spike in found:
-        _notify(spike, sealed=sealed)
+                    if newest_only:
+                        break
     return found
 
 

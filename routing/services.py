@@ -2,8 +2,9 @@
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -278,6 +279,18 @@ def _reason(routed_by: str, rule: CompiledRule | None, score: float | None, vers
     return f"model {version}: score {score:.2f}"
 
 
+# When a batch is routed: one time for all (None: the present), or each item's own, which
+# the demo seed uses to replay history (each post routed just after it arrived).
+RoutedAt = datetime | Callable[[FeedbackItem], datetime] | None
+
+
+def _clock(now: RoutedAt) -> Callable[[FeedbackItem], datetime]:
+    if callable(now):
+        return now
+    at = now or timezone.now()
+    return lambda item: at
+
+
 def _write(
     items: Sequence[FeedbackItem],
     decisions: Sequence[Decision],
@@ -285,8 +298,9 @@ def _write(
     classifier: ActiveClassifier,
     departments: dict[str, Department],
     summary: RoutingSummary,
+    now: RoutedAt = None,
 ) -> None:
-    now = timezone.now()
+    clock = _clock(now)
     existing = set(
         Case.objects.unscoped().filter(item__in=items).values_list("item_id", "department__slug")
     )
@@ -295,6 +309,7 @@ def _write(
     # (item id, case or None, kind, to department id, note, data), inserted in this order.
     events: list[tuple] = []
     for item, decision in zip(items, decisions, strict=True):
+        now = clock(item)
         for slug, (routed_by, rule, score, explanation) in decision.targets.items():
             if (item.pk, slug) in existing:
                 continue
@@ -340,7 +355,7 @@ def _write(
             # A sealed department's triage event is its own (to_department hides it from
             # everyone else, like a handoff to it).
             to = decision.triage_department.pk if decision.triage_department else None
-            events.append((item.pk, None, kind, to, "", data))
+            events.append((item.pk, None, kind, to, "", data, now))
         setattr(summary, decision.state, getattr(summary, decision.state) + 1)
     _cases_insert(cases)
     _emit_routed(items, cases)
@@ -355,9 +370,17 @@ def _write(
             "confidence": case.confidence,
         }
         events.append(
-            (case.item_id, case, CaseEvent.Kind.ROUTED, case.department_id, case.reason, data)
+            (
+                case.item_id,
+                case,
+                CaseEvent.Kind.ROUTED,
+                case.department_id,
+                case.reason,
+                data,
+                case.created_at,
+            )
         )
-    _events_insert(events, created_at=now)
+    _events_insert(events)
     _items_update(items)
     summary.cases += len(cases)
 
@@ -384,9 +407,10 @@ _INSERT_EVENTS = """
 INSERT INTO departments_caseevent (
     item_id, case_id, kind, to_department_id, note, data, created_at
 )
-SELECT i, c, k, d, n, x::jsonb, %s
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[])
-     AS v(i, c, k, d, n, x)
+SELECT i, c, k, d, n, x::jsonb, t
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[],
+            %s::timestamptz[])
+     AS v(i, c, k, d, n, x, t)
 """
 
 
@@ -417,19 +441,21 @@ def _cases_insert(cases: Sequence[Case]) -> None:
         case._state.adding = False  # a saved instance now, as after bulk_create
 
 
-def _events_insert(events: Sequence[tuple], *, created_at) -> None:
+def _events_insert(events: Sequence[tuple]) -> None:
+    """Rows of (item id, case or None, kind, to department id, note, data, created_at)."""
     if not events:
         return
     columns = [
         [item_id for item_id, *_ in events],
         [case.pk if case is not None else None for _, case, *_ in events],
         [kind for _, _, kind, *_ in events],
-        [dept for *_, dept, _, _ in events],
-        [note for *_, note, _ in events],
-        [json.dumps(data) for *_, data in events],
+        [dept for *_, dept, _, _, _ in events],
+        [note for *_, note, _, _ in events],
+        [json.dumps(data) for *_, data, _ in events],
+        [created_at for *_, created_at in events],
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS, [created_at, *columns])
+        cursor.execute(_INSERT_EVENTS, columns)
 
 
 def _emit_routed(items: Sequence[FeedbackItem], cases: Sequence[Case]) -> None:
@@ -492,7 +518,9 @@ def _items_update(items: Sequence[FeedbackItem]) -> None:
         cursor.execute(_UPDATE_ITEMS, columns)
 
 
-def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
+def items_route(
+    *, item_ids: Sequence[int], fill_to: int = 0, now: RoutedAt = None
+) -> RoutingSummary:
     """Route the still-`received` items among `item_ids`. Idempotent and safe to run
     concurrently with itself.
 
@@ -506,6 +534,9 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
     order) for the whole transaction. Items another worker holds are skipped (that worker
     routes them); items already routed are skipped. Cases are unique per (item,
     department), so even a second run cannot double a case.
+
+    `now` is when the batch is routed (default: the present), or a function giving each
+    item's time: the demo seed replays 90 days with it; workers pass nothing.
     """
     summary = RoutingSummary()
     departments = {d.slug: d for d in Department.objects.all()}
@@ -541,6 +572,7 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
                     classifier=classifier,
                     departments=departments,
                     summary=summary,
+                    now=now,
                 )
         except DatabaseError:
             raise  # transient (connection, deadlock): the task retries the whole batch
@@ -549,7 +581,7 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
             # mark only the items that still fail, with the error, for a person to look at.
             logger.exception("batch routing failed; retrying item by item")
             summary = _route_one_by_one(
-                items, classifier=classifier, departments=departments, rules=rules
+                items, classifier=classifier, departments=departments, rules=rules, now=now
             )
         summary.item_ids = [item.pk for item in items]
     # Committed: count what was decided and how long it waited (received_at -> routed_at).
@@ -565,7 +597,7 @@ def items_route(*, item_ids: Sequence[int], fill_to: int = 0) -> RoutingSummary:
     return summary
 
 
-def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummary:
+def _route_one_by_one(items, *, classifier, departments, rules, now=None) -> RoutingSummary:
     summary = RoutingSummary()
     for item in items:
         try:
@@ -579,6 +611,7 @@ def _route_one_by_one(items, *, classifier, departments, rules) -> RoutingSummar
                     classifier=classifier,
                     departments=departments,
                     summary=summary,
+                    now=now,
                 )
         except DatabaseError:
             raise

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -361,6 +361,27 @@ def subscription_secret_rotate(*, subscription: Subscription) -> Subscription:
 # --- emitting -------------------------------------------------------------------------------
 
 
+# Set while history is replayed (the demo seed): those changes happened long ago and no
+# receiver is owed them. A context variable, so it covers only the code inside the block.
+_suppressed: ContextVar[bool] = ContextVar("webhooks_suppressed", default=False)
+
+
+@contextmanager
+def webhooks_suppressed() -> Iterator[None]:
+    """Inside this block no event is owed to anyone: no delivery is written or sent."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def webhooks_wanted() -> bool:
+    """Whether an event emitted now is owed to anyone: not inside webhooks_suppressed(),
+    nor without an active subscription. Callers skip building a payload nobody receives."""
+    return not _suppressed.get() and bool(subscription_targets())
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     event: str
@@ -457,8 +478,9 @@ def deliveries_withdraw(*, delivery_ids: Sequence[int]) -> int:
 
 def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False) -> None:
     """`webhook_emit` for many events in one INSERT (routing emits one per item). Inside
-    `webhooks_held` the deliveries wait out the hold."""
-    if backfill:
+    `webhooks_held` the deliveries wait out the hold; inside `webhooks_suppressed`
+    (the demo seed) none is written."""
+    if backfill or _suppressed.get():
         return
     events = list(events)
     for e in events:

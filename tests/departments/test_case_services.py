@@ -214,3 +214,42 @@ def test_a_case_shared_out_of_hr_does_not_say_so_on_the_page(client, alice, hana
     html = client.get(f"/items/{target.item_id}/").content.decode()
     assert target.reason == "routed by a person"
     assert "from HR" not in html and "hana" not in html
+
+
+# --- the time an action happens at (the demo seed replays history with it) -------------------
+
+
+def test_actions_stamp_the_time_they_are_given(support_case, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.models import RoutingLabel
+
+    then = timezone.now() - timedelta(days=30)
+    case_claim(case=support_case, user=alice, now=then)
+    note_add(item=support_case.item, actor=alice, body="Looking", now=then + timedelta(minutes=5))
+    case = case_set_status(
+        case=support_case, status="resolved", actor=alice, now=then + timedelta(hours=2)
+    )
+    other = case_share(
+        case=case, to_department=dept("product"), actor=alice, now=then + timedelta(hours=3)
+    )
+
+    assert case.first_response_at == case.resolved_at == then + timedelta(hours=2)
+    assert events(case, "claimed").get().created_at == then
+    assert Note.objects.get(item=case.item).created_at == then + timedelta(minutes=5)
+    assert other.created_at == then + timedelta(hours=3)
+    assert other.due_at == then + timedelta(hours=3) + dept("product").first_response_sla
+    stamps = set(CaseEvent.objects.filter(item=case.item).values_list("created_at", flat=True))
+    assert max(stamps) == then + timedelta(hours=3)
+    label = RoutingLabel.objects.get(item_id=case.item_id, department="product")
+    assert label.created_at == then + timedelta(hours=3)
+
+
+def test_actions_without_a_time_happen_now(support_case, alice):
+    from django.utils import timezone
+
+    before = timezone.now()
+    case_claim(case=support_case, user=alice)
+    assert events(support_case, "claimed").get().created_at >= before
