@@ -1,7 +1,7 @@
 """How long `manage.py seed_demo` takes on this machine, and what it makes.
 
     .venv/bin/python bench/seed_demo.py [--database-url postgres://127.0.0.1:5432/sb_seed_bench]
-                                        [--days 90] [--per-day 36] [--keep]
+                                        [--days 90] [--per-day 32] [--keep]
 
 Drops and recreates the bench database, migrates and installs the shipped classifier (not
 timed), then times the seed, the way `make run` starts it (DEBUG on), and a second run
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="postgres://127.0.0.1:5432/sb_seed_bench")
     parser.add_argument("--days", default="90")
-    parser.add_argument("--per-day", default="36")
+    parser.add_argument("--per-day", default="32")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
     url = urlsplit(args.database_url)

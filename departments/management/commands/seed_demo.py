@@ -76,7 +76,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--days", type=int, default=90, help="Days of history (90).")
         parser.add_argument(
-            "--per-day", type=float, default=36, help="Posts on an average weekday (36)."
+            "--per-day", type=float, default=32, help="Posts on an average weekday (32)."
         )
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
         parser.add_argument(
