@@ -36,6 +36,9 @@ def inbox():
             state="routed",
         )
         created = now - timedelta(minutes=5 * (40 - n))
+        # Every seventh case is past its first-response target; sla_due_at is the next
+        # target due (departments.sla), what the Breaching view filters on.
+        due = now - timedelta(hours=1) if n % 7 == 0 else now + timedelta(hours=3)
         cases.append(
             Case.objects.create(
                 item=item,
@@ -45,8 +48,8 @@ def inbox():
                 priority=PRIORITIES[n % 5],
                 created_at=created,
                 updated_at=created,
-                # Every seventh case is past its first-response target.
-                due_at=now - timedelta(hours=1) if n % 7 == 0 else now + timedelta(hours=3),
+                due_at=due,
+                sla_due_at=due,
                 assignee=sam if n % 4 == 0 else None,
             )
         )
