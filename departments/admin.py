@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.widgets import AutocompleteSelect
 
 from departments.models import (
     BusinessHours,
@@ -32,27 +31,12 @@ class LabelledTabularInline(admin.TabularInline):
         return Labelled
 
 
-class NamedAutocompleteSelect(AutocompleteSelect):
-    """select2 names its combobox by the selection shown; an empty row shows a placeholder
-    rather than nothing (axe: aria-input-field-name)."""
-
-    placeholder = "Choose a user"
-
-    def build_attrs(self, base_attrs, extra_attrs=None):
-        attrs = super().build_attrs(base_attrs, extra_attrs)
-        attrs["data-placeholder"] = self.placeholder
-        return attrs
-
-
 class MembershipInline(LabelledTabularInline):
     model = Membership
     extra = 1
-    autocomplete_fields = ["user"]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user":
-            kwargs["widget"] = NamedAutocompleteSelect(db_field, self.admin_site)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    # A raw id with its lookup rather than the select2 autocomplete: select2's combobox
+    # has no accessible name in an empty row (axe: aria-input-field-name).
+    raw_id_fields = ["user"]
 
 
 class SlaPolicyInline(LabelledTabularInline):
