@@ -543,9 +543,8 @@ def _deliveries_insert(rows: list[Delivery]) -> list[Delivery]:
     would then fail the caller's whole transaction on the foreign key at commit (a resolve,
     a routing batch). Such a subscription is owed nothing, so its rows are skipped."""
 
-    delivery, subscription = Delivery._meta.db_table, Subscription._meta.db_table
-    sql = f"""
-        INSERT INTO {delivery} (subscription_id, event, event_id, payload, sealed, status,
+    sql = """
+        INSERT INTO webhooks_delivery (subscription_id, event, event_id, payload, sealed, status,
                                 attempts, next_attempt_at, created_at, response_body, error)
         SELECT v.subscription_id, v.event, v.event_id, v.payload::jsonb,
                ARRAY(SELECT jsonb_array_elements_text(v.sealed::jsonb)), %s, 0, v.due,
@@ -553,7 +552,7 @@ def _deliveries_insert(rows: list[Delivery]) -> list[Delivery]:
         FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::text[], %s::text[],
                     %s::timestamptz[], %s::timestamptz[])
              AS v(subscription_id, event, event_id, payload, sealed, due, created_at)
-        WHERE EXISTS (SELECT 1 FROM {subscription} s WHERE s.id = v.subscription_id)
+        WHERE EXISTS (SELECT 1 FROM webhooks_subscription s WHERE s.id = v.subscription_id)
         RETURNING id, subscription_id, event_id
     """
     params = [
