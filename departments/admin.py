@@ -14,13 +14,32 @@ from departments.models import (
 from departments.sla import sla_policies_ensure
 
 
-class MembershipInline(admin.TabularInline):
+class LabelledTabularInline(admin.TabularInline):
+    """A tabular inline names its columns only in the table header, so a screen reader (and
+    axe's `label` / `select-name` rules) finds the fields unnamed: each gets an aria-label."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        base = super().get_formset(request, obj, **kwargs)
+
+        class Labelled(base):
+            def add_fields(self, form, index):
+                super().add_fields(form, index)
+                for name, field in form.fields.items():
+                    label = "Delete" if name == "DELETE" else str(field.label or name)
+                    field.widget.attrs.setdefault("aria-label", label)
+
+        return Labelled
+
+
+class MembershipInline(LabelledTabularInline):
     model = Membership
     extra = 1
-    autocomplete_fields = ["user"]
+    # A raw id with its lookup rather than the select2 autocomplete: select2's combobox
+    # has no accessible name in an empty row (axe: aria-input-field-name).
+    raw_id_fields = ["user"]
 
 
-class SlaPolicyInline(admin.TabularInline):
+class SlaPolicyInline(LabelledTabularInline):
     model = SlaPolicy
     extra = 0
     fields = ["priority", "first_response", "resolution"]

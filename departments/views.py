@@ -327,7 +327,12 @@ def queue(request, slug: str):
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("open", None)
-    teammates = list(Membership.objects.filter(department=department).select_related("user"))
+    # In a stable order: the assignee menu must not change with how rows sit on disk.
+    teammates = list(
+        Membership.objects.filter(department=department)
+        .select_related("user")
+        .order_by("user__username", "pk")
+    )
     context = {
         "department": department,
         "filterset": filterset,
@@ -541,9 +546,9 @@ def _item_context(request, item: FeedbackItem, error: str = "") -> dict:
         case.teammates = (
             [
                 m.user
-                for m in Membership.objects.filter(department=case.department).select_related(
-                    "user"
-                )
+                for m in Membership.objects.filter(department=case.department)
+                .select_related("user")
+                .order_by("user__username", "pk")
             ]
             if case.can_act
             else []

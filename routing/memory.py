@@ -341,7 +341,9 @@ def memory_build(
     if not ids or model.word_vectors is None:  # a model without word vectors has no memory
         return memory
     missing = [i for i in ids if i not in cache]
-    bodies = dict(FeedbackItem.objects.filter(pk__in=missing).values_list("pk", "body"))
+    # A system read: the memory learns from every labelled post, whoever asked for the
+    # thresholds (a rule builder's dry run reads them inside a request).
+    bodies = dict(FeedbackItem.objects.unscoped().filter(pk__in=missing).values_list("pk", "body"))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
         scored = model.score_batch([bodies[i] for i in chunk])

@@ -25,7 +25,7 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -525,10 +525,57 @@ def webhook_emit_many(*, events: Iterable[WebhookEvent], backfill: bool = False)
             )
     if not rows:
         return
-    Delivery.objects.bulk_create(rows)
+    rows = _deliveries_insert(rows)
+    if not rows:
+        return
     if hold:
         hold.delivery_ids.extend(row.pk for row in rows)
     _enqueue_on_commit([row.pk for row in rows], countdown=hold.seconds if hold else None)
+
+
+def _deliveries_insert(rows: list[Delivery]) -> list[Delivery]:
+    """INSERT the deliveries whose subscription still exists, in one statement; returns
+    those written (with their pk).
+
+    The active subscriptions come from a per-process cache (subscription_targets, a few
+    seconds old at most), so a subscription deleted meanwhile by another process, or
+    created in a transaction that was rolled back, may still be named: a plain INSERT
+    would then fail the caller's whole transaction on the foreign key at commit (a resolve,
+    a routing batch). Such a subscription is owed nothing, so its rows are skipped."""
+
+    sql = """
+        INSERT INTO webhooks_delivery (subscription_id, event, event_id, payload, sealed, status,
+                                attempts, next_attempt_at, created_at, response_body, error)
+        SELECT v.subscription_id, v.event, v.event_id, v.payload::jsonb,
+               ARRAY(SELECT jsonb_array_elements_text(v.sealed::jsonb)), %s, 0, v.due,
+               v.created_at, '', ''
+        FROM unnest(%s::bigint[], %s::text[], %s::uuid[], %s::text[], %s::text[],
+                    %s::timestamptz[], %s::timestamptz[])
+             AS v(subscription_id, event, event_id, payload, sealed, due, created_at)
+        WHERE EXISTS (SELECT 1 FROM webhooks_subscription s WHERE s.id = v.subscription_id)
+        RETURNING id, subscription_id, event_id
+    """
+    params = [
+        Delivery.Status.PENDING.value,
+        [r.subscription_id for r in rows],
+        [r.event for r in rows],
+        [r.event_id for r in rows],
+        [json.dumps(r.payload, cls=DjangoJSONEncoder) for r in rows],
+        [json.dumps(list(r.sealed)) for r in rows],
+        [r.next_attempt_at for r in rows],
+        [r.created_at for r in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        written = {(sub, event_id): pk for pk, sub, event_id in cursor.fetchall()}
+    kept = []
+    for r in rows:  # one row per (subscription, event id)
+        pk = written.get((r.subscription_id, r.event_id))
+        if pk is not None:
+            r.pk = pk
+            r._state.adding = False
+            kept.append(r)
+    return kept
 
 
 # --- enqueueing -----------------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_handoff_diagram_and_triage_over_time(new_page, live_server, flow):
     page = new_page(1440, 900)
     login(page, live_server, "mona")
     page.goto(f"{live_server.url}/dashboards/handoffs/")
-    diagram = page.locator("#dashboard-handoffs-diagram svg[role=img]")
+    diagram = page.locator("#dashboard-handoffs-diagram svg[role=group]")
     assert diagram.get_attribute("aria-describedby") == "flow-desc handoff-table-caption"
     links = page.locator(".flow-link")
     assert links.count() == 4

@@ -71,7 +71,9 @@ def test_queue_sorts_by_time_to_breach_and_badges_say_it(new_page, live_server, 
     assert rows.nth(len(CASES) - 1).locator(".sla-paused").count() == 1  # waiting: last
     screenshot(page, "queue-sla-badges")
 
-    rows.nth(0).locator("td.body a").click()
+    # The inbox row's link opens the reading pane; its href is the full item page.
+    href = rows.nth(0).locator("a.row-link").get_attribute("href")
+    page.goto(f"{live_server.url}{href}")
     page.wait_for_load_state("networkidle")
     badge = page.locator(".case-card .sla")
     assert badge.inner_text() == "first response breached 1 h"

@@ -105,6 +105,23 @@ def test_emit_costs_one_insert_once_subscriptions_are_cached(subscribe, django_a
         webhook_emit(**event)
 
 
+def test_a_subscription_deleted_while_cached_is_owed_nothing(subscribe, settings):
+    """The cache outlives a deletion elsewhere (another process; here a delete that skips
+    the services): the emit skips it instead of failing the caller's transaction on the
+    foreign key (ForeignKeyViolation on webhooks_delivery.subscription_id)."""
+    from django.db import connection
+
+    settings.WEBHOOK_SUBSCRIPTION_CACHE_SECONDS = 60
+    gone, kept = subscribe(), subscribe()
+    event = routed_event("support")
+    webhook_emit(**event)  # warms the cache with both
+    Delivery.objects.all().delete()
+    type(gone).objects.filter(pk=gone.pk).delete()
+    webhook_emit(**event)
+    connection.check_constraints()
+    assert list(Delivery.objects.values_list("subscription_id", flat=True)) == [kept.pk]
+
+
 def test_emit_without_a_matching_subscription_writes_nothing(
     subscribe, product, django_assert_num_queries
 ):
