@@ -81,7 +81,9 @@ def tour(url: str) -> None:
         login("product-agent")
         page.goto(f"{url}/queue/product/")
         shoot(page, "queue")
-        page.locator("[data-keyboard-list] tr.case-row a").first.click()
+        # The row opens the reading pane; its link is the full item page.
+        href = page.locator("[data-keyboard-list] tr.case-row a").first.get_attribute("href")
+        page.goto(f"{url}{href}")
         shoot(page, "item")
         page.goto(f"{url}/triage/")
         shoot(page, "triage")
