@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from routing.classifier.training import TARGET_PRECISION
+
 logger = logging.getLogger(__name__)
 
 NOISE = "noise"
@@ -50,7 +52,7 @@ class MemorySettings:
     # down to a lower score once at least `threshold_min_labelled` labelled posts scored
     # between it and the model's threshold were right `target_precision` of the time,
     # judged by the Wilson lower bound at `threshold_z` standard errors.
-    target_precision: float = 0.9
+    target_precision: float = TARGET_PRECISION  # the shipped thresholds' own target
     threshold_min_labelled: int = 10
     threshold_z: float = 1.0
     # Never below this, whatever the labels say.
