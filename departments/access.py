@@ -27,7 +27,9 @@ differential leak tests (tests/abuse/test_sealed_differential.py).
 import contextlib
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.postgres.aggregates import BoolAnd
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from config.access import RestrictedQuerySet
 
@@ -113,17 +115,28 @@ class ItemQuerySet(RestrictedQuerySet):
             return self.filter(source_id=viewer.source_id)
         if not viewer.hidden:
             return self._chain()
-        hidden_case = Case.objects.unscoped().filter(
-            item=OuterRef("pk"), department_id__in=viewer.hidden
-        )
-        other_case = (
+        # "All of the item's cases are hidden", as one probe of the item's cases per row
+        # (NULL for an item with no case). Two EXISTS probes (a hidden case and no other)
+        # say the same, but PostgreSQL may hash the first over every hidden case in the
+        # store (80,000 HR cases at a million items: 125 ms) even when a LIMIT needs a
+        # thousand rows; an aggregate per item is never hashed, and the unique
+        # (item, department) index answers it.
+        only_hidden = (
             Case.objects.unscoped()
             .filter(item=OuterRef("pk"))
-            .exclude(department_id__in=viewer.hidden)
+            .values("item")
+            .annotate(
+                all_hidden=BoolAnd(
+                    ExpressionWrapper(
+                        Q(department_id__in=viewer.hidden), output_field=BooleanField()
+                    )
+                )
+            )
+            .values("all_hidden")
         )
-        return self.exclude(Exists(hidden_case) & ~Exists(other_case)).exclude(
-            triage_department_id__in=viewer.hidden
-        )
+        return self.exclude(
+            Coalesce(Subquery(only_hidden, output_field=BooleanField()), Value(False))
+        ).exclude(triage_department_id__in=viewer.hidden)
 
 
 class AuthorQuerySet(RestrictedQuerySet):
@@ -171,12 +184,20 @@ class CaseEventQuerySet(RestrictedQuerySet):
         if not viewer.hidden:
             return qs
         hidden = viewer.hidden
-        hidden_cases = Case.objects.unscoped().filter(department_id__in=hidden).values("pk")
-        return qs.exclude(
-            Q(case_id__in=hidden_cases)
-            | Q(from_department_id__in=hidden)
-            | Q(to_department_id__in=hidden)
+        # "Its case is in a hidden department", as one probe of the case's primary key per
+        # event (NULL for an item-level event). `case_id IN (hidden cases)` says the same,
+        # but PostgreSQL hashes every hidden case in the store first (80,000 at a million
+        # items: 100 ms for an item page's dozen events).
+        case_hidden = (
+            Case.objects.unscoped()
+            .filter(pk=OuterRef("case_id"))
+            .values(
+                hidden=ExpressionWrapper(Q(department_id__in=hidden), output_field=BooleanField())
+            )
         )
+        return qs.exclude(
+            Coalesce(Subquery(case_hidden, output_field=BooleanField()), Value(False))
+        ).exclude(Q(from_department_id__in=hidden) | Q(to_department_id__in=hidden))
 
 
 class NoteQuerySet(RestrictedQuerySet):
