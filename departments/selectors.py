@@ -75,22 +75,30 @@ def capped_counts(querysets: dict[str, QuerySet], cap: int = COUNT_CAP) -> dict:
     every one of them (an unscoped restricted queryset raises here as it would alone)."""
     if not querysets:
         return {}
-    parts, params = [], []
-    for queryset in querysets.values():
+    parts, params, position = [], [], {}
+    column = {}  # name -> index of its count in the row (None: counts nothing)
+    for name, queryset in querysets.items():
         limited = queryset.order_by().values("pk")[: cap + 1]
         try:
             sql, part_params = limited.query.get_compiler(using=limited.db).as_sql()
         except EmptyResultSet:  # .none(): an invalid filter lists nothing
-            parts.append("0")
+            column[name] = None
             continue
-        # sql is Django's own compiled query; every value stays in params.
-        parts.append(f"(SELECT count(*) FROM ({sql}) AS capped)")  # noqa: S608
-        params.extend(part_params)
-    using = next(iter(querysets.values())).db
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(parts)}", params)
-        row = cursor.fetchone()
-    return {name: (min(n, cap), n > cap) for name, n in zip(querysets, row, strict=True)}
+        key = (sql, tuple(part_params))
+        if key not in position:  # the same query twice (a view that is the page's own)
+            position[key] = len(parts)
+            # sql is Django's own compiled query; every value stays in params.
+            parts.append(f"(SELECT count(*) FROM ({sql}) AS capped)")  # noqa: S608
+            params.extend(part_params)
+        column[name] = position[key]
+    row = ()
+    if parts:
+        using = next(iter(querysets.values())).db
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", params)
+            row = cursor.fetchone()
+    counts = {name: 0 if index is None else row[index] for name, index in column.items()}
+    return {name: (min(n, cap), n > cap) for name, n in counts.items()}
 
 
 def item_timeline(user, item: FeedbackItem) -> list:

@@ -3,6 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.timesince import timesince
 
 register = template.Library()
@@ -101,3 +104,30 @@ def is_open_status(status: str) -> bool:
     from departments.models import Case
 
     return status in Case.OPEN_STATUSES
+
+
+@register.simple_tag
+def sla_badge(case, long: bool = False) -> str:
+    """A case's SLA badge: tone, time to (or since) breach, and a title with the target and
+    when it is due. `long` also shows which target ("first response") beside the time; in
+    a dense row that stays for screen readers only. Built in Python rather than an
+    included template: a queue page shows 50 of them."""
+    badge = case.sla_badge
+    title = ""
+    if badge.tone == "paused":
+        title = "Waiting on the customer: the resolution clock is paused"
+    elif badge.due:
+        due = timezone.localtime(badge.due).strftime("%a %-d %b, %H:%M %Z")
+        was = "was " if badge.tone == "breached" else ""
+        title = f"{capfirst(badge.target)} {was}due {due} ({case.priority} priority)"
+    target = ""
+    if badge.target and badge.tone != "paused":
+        hidden = "" if long else format_html(' class="{}"', "visually-hidden")
+        target = format_html("<span{}>{} </span>", hidden, badge.target)
+    return format_html(
+        '<span class="sla sla-{}"{}>{}{}</span>',
+        badge.tone,
+        format_html(' title="{}"', title) if title else "",
+        target,
+        badge.text,
+    )

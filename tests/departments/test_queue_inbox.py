@@ -128,3 +128,24 @@ def test_filter_menus_summarise_the_chosen_values(alice_client):
     # A bad value is a field error on the page, not a 500.
     response = alice_client.get("/queue/support/?priority=bogus&since=notadate")
     assert response.status_code == 200 and "priority" in response.content.decode()
+
+
+def test_capped_counts_sends_a_repeated_query_once(django_assert_num_queries, alice):
+    from departments.selectors import capped_counts
+
+    make_case("support")
+    make_case("support", assignee=alice)
+    make_case("product")
+    support = Case.objects.visible_to(alice).filter(department__slug="support")
+    with django_assert_num_queries(1) as captured:
+        counts = capped_counts(
+            {
+                "all": support,
+                "again": support.order_by("-pk"),  # the same rows: counted once
+                "mine": support.filter(assignee=alice),
+                "none": support.none(),
+            },
+            cap=1,
+        )
+    assert counts == {"all": (1, True), "again": (1, True), "mine": (1, False), "none": (0, False)}
+    assert captured.captured_queries[0]["sql"].count("count(*)") == 2
