@@ -12,6 +12,7 @@ from notifications.selectors import (
     notifications_for,
     notifications_page,
     preference_of,
+    unread_count,
 )
 from notifications.services import HANDOFF_NOTIFY_ALL_UP_TO
 
@@ -42,6 +43,15 @@ def notification_list(request):
         rows = notifications_page(request.user, limit=PANEL_SIZE)
         return render(request, "notifications/list.html#panel", {"notifications": rows})
     return _page(request)
+
+
+@login_required
+@require_GET
+def notification_count(request):
+    """The bell's unread count, as the fragment the header swaps in (on load, then every
+    minute)."""
+    unread, more = unread_count(request.user)
+    return render(request, "notifications/_bell_count.html", {"unread": unread, "more": more})
 
 
 @login_required

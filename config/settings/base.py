@@ -137,7 +137,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "departments.context.workspace",
-                "notifications.context.bell",
             ],
         },
     },

@@ -243,6 +243,8 @@ MATRIX = [
         "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn"),
     Row("notifications:list", "GET", "/notifications/?panel=1",
         "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn"),
+    Row("notifications:count", "GET", "/notifications/count/",
+        "lgn ok  ok  ok  ok  ok  ok  | lgn lgn lgn lgn"),
     Row("notifications:open", "GET", "/notifications/{alice_notification}/",
         "lgn ok  404 404 404 404 404 | lgn lgn lgn lgn",
         effect=notification_read("alice_notification")),

@@ -4,6 +4,7 @@ one goes to its item and the count drops."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from departments.models import Case, Department
 from departments.services import case_assign, case_share, note_add
@@ -40,8 +41,8 @@ def test_bell_lists_opens_and_counts_down(new_page, live_server):
 
     page = new_page(1440, 900)
     login(page, live_server, "sam")
-    count = page.locator("#bell-count")
-    assert count.inner_text() == "3"
+    # The count arrives once the page has loaded (notifications/_bell_count.html).
+    expect(page.locator("#bell-count")).to_have_text("3")
     page.click("details[data-bell] summary")
     rows = page.locator("#bell-panel [data-notification]")
     rows.first.wait_for()
@@ -56,7 +57,7 @@ def test_bell_lists_opens_and_counts_down(new_page, live_server):
 
     rows.nth(2).locator("a").click()
     page.wait_for_url(re.compile(rf"/items/{assigned.item_id}/$"))
-    assert page.locator("#bell-count").inner_text() == "2"
+    expect(page.locator("#bell-count")).to_have_text("2")
     assert Notification.objects.filter(case=assigned).get().read_at is not None
 
     page.click("details[data-bell] summary")
