@@ -36,10 +36,13 @@ def fanout_figures(model: DepartmentModel, texts, labels, pairs: int, seed: int 
             continue
         joined.append(f"{texts[a].rstrip()} {texts[b]}")
         wanted.append({labels[a], labels[b]})
-    decided = routed_sets(model.predict_proba(joined), model.labels, model.thresholds)
+    companions = model.companion_thresholds
+    decided = routed_sets(model.predict_proba(joined), model.labels, model.thresholds, companions)
     both = sum(want <= got for want, got in zip(wanted, decided, strict=True))
     one = sum(bool(want & got) for want, got in zip(wanted, decided, strict=True))
-    single = routed_sets(model.predict_proba(list(texts)), model.labels, model.thresholds)
+    single = routed_sets(
+        model.predict_proba(list(texts)), model.labels, model.thresholds, companions
+    )
     wrong_extra = sum(
         len(got) >= 2 and bool(got - {truth}) for got, truth in zip(single, labels, strict=True)
     )

@@ -9,7 +9,7 @@ from routing.classification import classifier_active
 from routing.enrichment import Signals, priority_decide
 from routing.models import Rule
 from routing.rules import CompiledRule, RuleContext, RuleError, rule_compile
-from routing.services import Decision, decision_make, thresholds_for
+from routing.services import Decision, companions_for, decision_make, thresholds_for
 
 DRY_RUN_DEFAULT = 1000
 DONE_STATES = (FeedbackItem.State.ROUTED, FeedbackItem.State.TRIAGE, FeedbackItem.State.NOISE)
@@ -79,7 +79,9 @@ def rule_dry_run(
     count the posts HR's model score is high for."""
     departments = {d.slug: d for d in Department.objects.all()}
     current, proposed = _ordered_rules(candidate, position, replacing, list(departments))
-    thresholds = thresholds_for(classifier_active(), departments)
+    classifier = classifier_active()
+    thresholds = thresholds_for(classifier, departments)
+    companions = companions_for(classifier, thresholds)
     items = list(
         FeedbackItem.objects.visible_to(viewer)
         .filter(state__in=DONE_STATES)
@@ -106,6 +108,7 @@ def rule_dry_run(
             "signals": signals,
             "thresholds": thresholds,
             "departments": departments,
+            "companions": companions,
         }
         before = decision_make(item, rules=current, **common)
         after = decision_make(item, rules=proposed, **common)

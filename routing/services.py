@@ -17,6 +17,7 @@ from departments.services import cases_auto_assign_on_commit
 from departments.sla import sla_clock_start, sla_clocks_load
 from feedback.models import FeedbackItem
 from routing.classification import ActiveClassifier, classifier_active
+from routing.classifier.evaluation import companion_of
 from routing.classifier.model import ScoredBatch
 from routing.dispatch import routing_enqueue
 from routing.enrichment import Signals, signals_compute
@@ -106,6 +107,18 @@ def thresholds_for(
     return thresholds
 
 
+def companions_for(classifier: ActiveClassifier, thresholds: dict[str, float]) -> dict[str, float]:
+    """The model's companion thresholds (a second department for a post it routes to
+    another: classifier.evaluation.companion_of) where they are below what routing
+    compares with; a department whose threshold was lowered past its companion's needs
+    none."""
+    return {
+        slug: limit
+        for slug, limit in classifier.model.companion_thresholds.items()
+        if limit < thresholds.get(slug, 1.0)
+    }
+
+
 def batch_score(
     classifier: ActiveClassifier,
     texts: list[str],
@@ -134,6 +147,7 @@ def decision_make(
     thresholds: dict[str, float],
     departments: dict[str, Department],
     rules: Sequence[CompiledRule],
+    companions: dict[str, float] | None = None,
 ) -> Decision:
     """One item's routing decision from its scores and signals: model thresholds first,
     then rules in order (route to, never route to, priority, tags, stop). Cases the model
@@ -143,6 +157,12 @@ def decision_make(
     for slug, score in scores.items():
         if slug in departments and score >= thresholds.get(slug, 1.0):
             targets[slug] = ("model", None, score, {})
+    if targets and companions:
+        # One more department next to the model's own (fan-out for a post about two things).
+        shown = {slug: score for slug, score in scores.items() if slug in departments}
+        extra = companion_of(shown, targets, companions)
+        if extra is not None:
+            targets[extra] = ("model", None, scores[extra], {})
     ctx = RuleContext(
         text=item.body,
         source=item.source.slug,
@@ -209,6 +229,7 @@ def items_decide(
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
     memory = memory_for(classifier)  # one query: have the labels changed?
     thresholds = thresholds_for(classifier, departments, memory)
+    companions = companions_for(classifier, thresholds)
     scored, effects = batch_score(classifier, [item.body for item in items], thresholds, memory)
     decisions = []
     sentiment = scored.sentiment
@@ -229,9 +250,12 @@ def items_decide(
                 thresholds=thresholds,
                 departments=departments,
                 rules=rules,
+                companions=companions,
             )
         )
-    _explain(decisions, scored=scored, thresholds=thresholds, effects=effects)
+    _explain(
+        decisions, scored=scored, thresholds=thresholds, effects=effects, companions=companions
+    )
     return decisions
 
 
@@ -241,6 +265,7 @@ def _explain(
     scored: ScoredBatch,
     thresholds: dict[str, float],
     effects: Sequence[MemoryEffect],
+    companions: dict[str, float] | None = None,
 ) -> None:
     """Attach "the words that pushed it" to every case the model opens, in one model call,
     and the staff-labelled posts it resembled when the correction memory had a say."""
@@ -263,6 +288,9 @@ def _explain(
             "threshold": thresholds.get(slug),
             "terms": [[term, round(float(w), 4)] for term, w in terms],
         }
+        if score is not None and score < thresholds.get(slug, 1.0) and companions:
+            # Below its own threshold: it joined another department's case as a companion.
+            explanation["companion_threshold"] = companions.get(slug)
         similar = [
             {"item": n.item_id, "similarity": n.similarity, "label": n.labels.get(slug)}
             for n in effects[row].neighbours

@@ -27,7 +27,7 @@ from feedback.services import feedback_ingest
 from routing.classification import classifier_active
 from routing.classifier.evaluation import evaluate_proba
 from routing.memory import memory_for, memory_reset
-from routing.services import batch_score, items_route, thresholds_for
+from routing.services import batch_score, companions_for, items_route, thresholds_for
 
 NOISE = "noise"
 SIM_SOURCE = "simulation"
@@ -62,7 +62,11 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
             rows.append([effect.scores.get(label, 0.0) for label in model.labels])
     proba = np.array(rows, dtype=np.float64).reshape(len(texts), len(model.labels))
     report = evaluate_proba(
-        proba, truth, model.labels, {label: thresholds[label] for label in model.labels}
+        proba,
+        truth,
+        model.labels,
+        {label: thresholds[label] for label in model.labels},
+        companions_for(classifier, thresholds),
     )
     return {
         "macro_f1": report["macro_f1"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,19 +24,50 @@ def passes_threshold(
 NOISE = "noise"
 
 
+def companion_of(
+    scores: Mapping[str, float], routed: Iterable[str], companions: Mapping[str, float]
+) -> str | None:
+    """The one department that joins a post the model already routes elsewhere: of those
+    not routed, the highest-scoring whose score reaches its companion threshold (None if
+    none does, or if nothing was routed). A post about two things rarely scores both over
+    the full thresholds, since each part carries only half of the text; the second one
+    reaching a lower bar next to a sure first is the evidence instead."""
+    routed = set(routed)
+    if not routed:
+        return None
+    best, best_score = None, -1.0
+    for label, limit in companions.items():
+        if label in routed or label == NOISE:
+            continue
+        score = scores.get(label, 0.0)
+        if score >= limit and score > best_score:
+            best, best_score = label, score
+    return best
+
+
 def routed_sets(
-    proba: np.ndarray, labels: tuple[str, ...], thresholds: dict[str, float]
+    proba: np.ndarray,
+    labels: tuple[str, ...],
+    thresholds: dict[str, float],
+    companions: Mapping[str, float] | None = None,
 ) -> list[frozenset[str]]:
     """What the product does with each row without a person, as routing decides it: every
-    department whose probability reaches its threshold gets a case (fan-out); with none,
-    the row is marked noise if noise reaches its threshold; else it goes to triage (empty)."""
+    department whose probability reaches its threshold gets a case (fan-out), and one more
+    may join it by `companions` (`companion_of`); with none, the row is marked noise if
+    noise reaches its threshold; else it goes to triage (empty)."""
     limits = np.array([thresholds[label] for label in labels])
     passed = proba >= limits[None, :]
     noise = labels.index(NOISE) if NOISE in labels else None
     out = []
-    for row in passed:
-        departments = frozenset(labels[i] for i in np.flatnonzero(row) if i != noise)
-        if not departments and noise is not None and row[noise]:
+    for row, row_passed in zip(proba, passed, strict=True):
+        departments = frozenset(labels[i] for i in np.flatnonzero(row_passed) if i != noise)
+        if departments and companions:
+            extra = companion_of(
+                dict(zip(labels, row.tolist(), strict=True)), departments, companions
+            )
+            if extra is not None:
+                departments = departments | {extra}
+        if not departments and noise is not None and row_passed[noise]:
             departments = frozenset({NOISE})
         out.append(departments)
     return out
@@ -56,6 +88,7 @@ def evaluate_proba(
     truth_labels: list[str],
     labels: tuple[str, ...],
     thresholds: dict[str, float],
+    companions: Mapping[str, float] | None = None,
 ) -> dict:
     """Evaluation dict from probabilities; see `evaluate_model` for the keys."""
     index_of = {label: i for i, label in enumerate(labels)}
@@ -64,7 +97,7 @@ def evaluate_proba(
         raise ValueError(f"unknown department(s): {', '.join(unknown)}")
     truth = np.array([index_of[label] for label in truth_labels], dtype=np.int64)
     predicted = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=np.int64)
-    decided = routed_sets(proba, labels, thresholds)
+    decided = routed_sets(proba, labels, thresholds, companions)
     routed = np.array([bool(d) for d in decided], dtype=bool)
     # Right only if every department it was sent to (or noise) is right.
     right = np.array(
@@ -117,4 +150,6 @@ def evaluate_model(
         if cascade
         else model.predict_proba(list(texts))
     )
-    return evaluate_proba(proba, list(labels), model.labels, model.thresholds)
+    return evaluate_proba(
+        proba, list(labels), model.labels, model.thresholds, model.companion_thresholds
+    )

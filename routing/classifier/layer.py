@@ -90,6 +90,7 @@ def fit_layer(
         intercept=intercept.astype(np.float32),
         calibration=base.calibration,
         thresholds=base.thresholds,
+        companion_thresholds=base.companion_thresholds,
         metrics={},
         training_summary={},
         word_vectors=base.word_vectors,

@@ -65,6 +65,7 @@ class DepartmentModel:
         word_vectors: WordVectors | None = None,
         sentiment: tuple[np.ndarray, np.ndarray] | None = None,
         multilingual: dict | None = None,
+        companion_thresholds: dict[str, float] | None = None,
     ) -> None:
         n_labels = len(labels)
         if (word_vectors.dim if word_vectors else 0) != feature_config.embedding_dim:
@@ -84,6 +85,12 @@ class DepartmentModel:
         self.intercept = np.ascontiguousarray(intercept, dtype=np.float32)
         self.calibration = np.ascontiguousarray(calibration, dtype=np.float32)
         self.thresholds = {label: float(thresholds[label]) for label in self.labels}
+        # A second department for a post already routed elsewhere (fan-out; see
+        # evaluation.companion_of and training.choose_companion_thresholds). Empty in
+        # artifacts trained before it: no companion then.
+        self.companion_thresholds = {
+            label: float(value) for label, value in (companion_thresholds or {}).items()
+        }
         self.metrics = metrics or {}
         self.training_summary = training_summary or {}
         self._counts = HashedCounts(feature_config)
@@ -334,6 +341,8 @@ class DepartmentModel:
         }
         if self.multilingual is not None:
             meta["multilingual_thresholds"] = self.multilingual["thresholds"]
+        if self.companion_thresholds:  # absent before: older artifacts keep their version
+            meta["companion_thresholds"] = self.companion_thresholds
         return meta
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -387,6 +396,7 @@ class DepartmentModel:
                 intercept=archive["intercept"],
                 calibration=archive["calibration"],
                 thresholds=meta["thresholds"],
+                companion_thresholds=meta.get("companion_thresholds"),
                 metrics=meta["metrics"],
                 training_summary=meta["training_summary"],
                 word_vectors=(

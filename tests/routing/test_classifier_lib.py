@@ -256,6 +256,7 @@ class _FixedModel(DepartmentModel):
     def __init__(self, proba: np.ndarray, thresholds: dict[str, float]) -> None:
         self.labels = LABELS
         self.thresholds = thresholds
+        self.companion_thresholds = {}
         self._proba = proba
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

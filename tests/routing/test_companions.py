@@ -1,0 +1,104 @@
+"""Companion departments: a second department for a post the model routes to another one
+(fan-out for posts about two things), fitted on held-out single-label posts."""
+
+import numpy as np
+import pytest
+
+from departments.models import Department
+from routing.classifier.evaluation import companion_of, routed_sets
+from routing.classifier.model import LABELS
+from routing.classifier.training import choose_companion_thresholds, companion_figures
+from routing.enrichment import signals_compute
+from routing.rules import rule_compile
+from routing.services import decision_make
+from tests.factories import FeedbackItemFactory
+
+THRESHOLDS = {"product": 0.8, "support": 0.8, "hr": 0.8, "marketing": 0.8, "noise": 0.8}
+PRODUCT, SUPPORT = LABELS.index("product"), LABELS.index("support")
+
+
+def held_out(rng, n=1000):
+    """Support posts the model is sure of, with a product score that is usually low: on
+    the 10 % with a product score over 0.5 it would be wrong to add product."""
+    proba = np.full((n, len(LABELS)), 0.05)
+    proba[:, SUPPORT] = 0.9
+    proba[:, PRODUCT] = np.where(rng.random(n) < 0.1, rng.uniform(0.5, 0.75, n), 0.1)
+    return proba, np.full(n, SUPPORT)
+
+
+def test_companion_thresholds_add_a_wrong_department_to_at_most_the_allowed_share():
+    proba, targets = held_out(np.random.default_rng(3))
+    companions = choose_companion_thresholds(proba, targets, THRESHOLDS, wrong_share=0.02)
+    limit = companions["product"]
+    wrong = np.mean(proba[:, PRODUCT] >= limit)
+    assert 0.5 < limit < 0.8 and 0.015 <= wrong <= 0.02
+    # With no wrong share allowed the companion sits above every wrong score.
+    strict = choose_companion_thresholds(proba, targets, THRESHOLDS, wrong_share=0.0)
+    assert strict["product"] > proba[:, PRODUCT].max()
+    # Every routed post here is support's own: nothing says how support would do as a
+    # companion, so it gets none; noise is never one. HR is never wrong here: the floor.
+    assert "support" not in strict and "noise" not in companions
+    assert strict["hr"] == 0.33
+
+
+def test_a_companion_threshold_never_falls_below_the_floor():
+    proba, targets = held_out(np.random.default_rng(4))
+    proba[:, PRODUCT] = 0.1  # never wrong above 0.1: the floor decides
+    companions = choose_companion_thresholds(proba, targets, THRESHOLDS, floor=0.33)
+    assert companions["product"] == 0.33
+
+
+def test_one_companion_joins_a_routed_post_only():
+    companions = {"product": 0.4, "marketing": 0.4, "hr": 0.4}
+    scores = {"support": 0.9, "product": 0.5, "marketing": 0.45, "hr": 0.1, "noise": 0.6}
+    assert companion_of(scores, {"support"}, companions) == "product"  # the higher one
+    assert companion_of(scores, set(), companions) is None  # nothing routed: triage stays
+    assert (
+        companion_of({**scores, "product": 0.3, "marketing": 0.3}, {"support"}, companions) is None
+    )
+    proba = np.array([[scores[label] for label in LABELS]])
+    assert routed_sets(proba, LABELS, THRESHOLDS) == [frozenset({"support"})]
+    assert routed_sets(proba, LABELS, THRESHOLDS, companions) == [frozenset({"support", "product"})]
+
+
+def test_companion_figures_count_pairs_routed_to_both():
+    rng = np.random.default_rng(5)
+    n = 400
+    targets = np.where(np.arange(n) % 2, SUPPORT, PRODUCT)
+    proba = np.full((n, len(LABELS)), 0.05)
+    sure = rng.random(n) < 0.5  # half are sure of their own department, half lean to it
+    proba[np.arange(n), targets] = np.where(sure, 0.9, 0.6)
+    figures = companion_figures(proba, targets, THRESHOLDS, {"product": 0.5, "support": 0.5})
+    # A pair is routed to both when one of its two posts is sure (3 of 4 pairs) with the
+    # companion, and only when both are (1 of 4) without it.
+    assert figures["both_routed_pairs"] == pytest.approx(0.75, abs=0.06)
+    assert figures["both_routed_pairs_without"] == pytest.approx(0.25, abs=0.06)
+    assert figures["wrong_extra_single"] == 0.0
+
+
+@pytest.mark.django_db
+def test_routing_adds_the_companion_and_a_rule_can_still_block_it():
+    departments = {d.slug: d for d in Department.objects.all()}
+    item = FeedbackItemFactory(body="The app crashes at checkout and I want my refund")
+    scores = {"product": 0.55, "support": 0.92, "hr": 0.02, "marketing": 0.1, "noise": 0.03}
+    common = {
+        "scores": scores,
+        "signals": signals_compute(text=item.body, followers=None),
+        "thresholds": THRESHOLDS,
+        "departments": departments,
+    }
+    alone = decision_make(item, rules=[], **common)
+    assert set(alone.targets) == {"support"}
+    both = decision_make(item, rules=[], companions={"product": 0.5}, **common)
+    assert set(both.targets) == {"support", "product"}
+    assert both.targets["product"][0] == "model"
+    never = rule_compile(
+        pk=1,
+        name="no product from the shop",
+        match="all",
+        conditions=[{"field": "body", "op": "contains_any", "value": ["refund"]}],
+        actions=[{"type": "never_route_to", "department": "product"}],
+        departments=list(departments),
+    )
+    blocked = decision_make(item, rules=[never], companions={"product": 0.5}, **common)
+    assert set(blocked.targets) == {"support"}
