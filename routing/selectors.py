@@ -81,7 +81,7 @@ def rule_dry_run(
     current, proposed = _ordered_rules(candidate, position, replacing, list(departments))
     classifier = classifier_active()
     thresholds = thresholds_for(classifier, departments)
-    companions = companions_for(classifier, thresholds)
+    companions = companions_for(classifier, thresholds, departments)
     items = list(
         FeedbackItem.objects.visible_to(viewer)
         .filter(state__in=DONE_STATES)

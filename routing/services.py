@@ -107,15 +107,21 @@ def thresholds_for(
     return thresholds
 
 
-def companions_for(classifier: ActiveClassifier, thresholds: dict[str, float]) -> dict[str, float]:
+def companions_for(
+    classifier: ActiveClassifier,
+    thresholds: dict[str, float],
+    departments: dict[str, Department],
+) -> dict[str, float]:
     """The model's companion thresholds (a second department for a post it routes to
     another: classifier.evaluation.companion_of) where they are below what routing
     compares with; a department whose threshold was lowered past its companion's needs
-    none."""
+    none, and one whose threshold an admin set by hand gets none (the admin decided when
+    it gets cases, as over the organisation thresholds)."""
     return {
         slug: limit
         for slug, limit in classifier.model.companion_thresholds.items()
         if limit < thresholds.get(slug, 1.0)
+        and not (slug in departments and departments[slug].routing_threshold is not None)
     }
 
 
@@ -229,7 +235,7 @@ def items_decide(
     # Scored and explained from the same features: building them is a fixed ~7 ms a batch.
     memory = memory_for(classifier)  # one query: have the labels changed?
     thresholds = thresholds_for(classifier, departments, memory)
-    companions = companions_for(classifier, thresholds)
+    companions = companions_for(classifier, thresholds, departments)
     scored, effects = batch_score(classifier, [item.body for item in items], thresholds, memory)
     decisions = []
     sentiment = scored.sentiment

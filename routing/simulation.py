@@ -66,7 +66,7 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
         truth,
         model.labels,
         {label: thresholds[label] for label in model.labels},
-        companions_for(classifier, thresholds),
+        companions_for(classifier, thresholds, departments),
     )
     return {
         "macro_f1": report["macro_f1"],

@@ -27,7 +27,8 @@ from .features import (
     with_embedding,
     word_bucket_index,
 )
-from .model import LABELS, DepartmentModel
+from .model import LABELS, SPLIT_MIN_SECOND, DepartmentModel
+from .normalize import split_halves, split_segments
 from .seed_examples import seed_rows
 
 # Auto-routed items must be right at least this often; below it a human triages.
@@ -249,6 +250,42 @@ class _Inputs:
         return with_embedding(sparse_input, embedded, self.config)
 
 
+@dataclass
+class _Parts:
+    """The parts routing also scores for each real row (model.with_segments): its
+    sentences, or for a post without sentence breaks its halves (scored only when the post
+    leans two ways)."""
+
+    inputs: _Inputs | None
+    owner: np.ndarray  # the row each part belongs to
+    halves: np.ndarray  # True where the part is a half (split_halves), not a sentence
+    scores: np.ndarray | None = None  # held-out scores, filled by _out_of_fold_scores
+
+    @classmethod
+    def of(cls, texts: list[str], config: FeatureConfig, word_vectors) -> _Parts:
+        owner, halves, parts = [], [], []
+        for row, text in enumerate(texts):
+            sentences = split_segments(text)
+            for part in sentences or split_halves(text):
+                owner.append(row)
+                halves.append(not sentences)
+                parts.append(part)
+        inputs = _Inputs(normalize_all(parts), config, word_vectors) if parts else None
+        return cls(inputs, np.array(owner, dtype=np.int64), np.array(halves, dtype=bool))
+
+    def with_parts(self, proba: np.ndarray, calibration: np.ndarray) -> np.ndarray:
+        """Held-out probabilities as routing computes them: each label the highest of the
+        post's and its parts' (halves only where the post's second label reaches
+        SPLIT_MIN_SECOND)."""
+        if self.scores is None or not len(self.owner):
+            return proba
+        second = np.sort(proba, axis=1)[:, -2]
+        used = ~self.halves | (second[self.owner] >= SPLIT_MIN_SECOND)
+        out = proba.copy()
+        np.maximum.at(out, self.owner[used], _calibrated(self.scores[used], calibration))
+        return out
+
+
 def _out_of_fold_scores(
     counts: _Inputs,
     targets: np.ndarray,
@@ -257,11 +294,15 @@ def _out_of_fold_scores(
     params: TrainParams,
     seed: int,
     always_train: np.ndarray,
+    parts: _Parts | None = None,
 ) -> np.ndarray:
     """Held-out scores of the real rows; `always_train` rows (seed examples) are in every
-    training fold and never scored."""
+    training fold and never scored. With `parts`, their held-out scores are filled in too
+    (each part by the fold that held its row out)."""
     n_real = counts.shape[0] - len(always_train)
     oof = np.zeros((n_real, len(LABELS)), dtype=np.float64)
+    if parts is not None and parts.inputs is not None:
+        parts.scores = np.zeros((len(parts.owner), len(LABELS)), dtype=np.float64)
     for train_index, test_index in splits:
         train_index = np.concatenate([train_index, always_train]).astype(np.int64)
         # idf is refit per fold: held-out rows must not shape the features they are scored on.
@@ -271,6 +312,10 @@ def _out_of_fold_scores(
             train_x, targets[train_index], weights[train_index], params, seed
         )
         oof[test_index] = _scores(counts.matrix(test_index, idf), coef, intercept)
+        if parts is not None and parts.scores is not None:
+            rows = np.flatnonzero(np.isin(parts.owner, test_index))
+            if len(rows):
+                parts.scores[rows] = _scores(parts.inputs.matrix(rows, idf), coef, intercept)
     return oof
 
 
@@ -509,9 +554,11 @@ def train_model(
     parts: list[tuple[str, np.ndarray]] = []
     schemes: list[str] = []
     target_precision = params.target_precision
+    # The held-out sources' parts, scored as routing scores them, for companion thresholds.
+    segments = _Parts.of(list(texts), params.features, word_vectors)
     if source_splits is not None:
         oof = _out_of_fold_scores(
-            counts, targets, weights, source_splits, params, seed, always_train
+            counts, targets, weights, source_splits, params, seed, always_train, segments
         )
         parts.append(("held_out", oof))
         schemes.append(source_scheme)
@@ -552,15 +599,22 @@ def train_model(
             reliability,
         )
         # Companions from the first part alone: sources held out (where there are groups),
-        # the text the product meets.
+        # the text the product meets; with each post's parts, as routing scores it (a
+        # sentence of an employee review that praises the culture reads as marketing: the
+        # whole review's scores do not show it).
         held_out_proba = _calibrated(parts[0][1], calibration)
-        companions = choose_companion_thresholds(held_out_proba, real_targets, thresholds)
+        routed_proba = (
+            segments.with_parts(held_out_proba, calibration)
+            if source_splits is not None
+            else held_out_proba
+        )
+        companions = choose_companion_thresholds(routed_proba, real_targets, thresholds)
         for name, scores in parts:
             metrics[name] = evaluate_proba(
                 _calibrated(scores, calibration), list(labels), LABELS, thresholds, companions
             )
         metrics["companions"] = companion_figures(
-            held_out_proba, real_targets, thresholds, companions
+            routed_proba, real_targets, thresholds, companions
         )
     else:
         held_out_proba = None

@@ -102,3 +102,42 @@ def test_routing_adds_the_companion_and_a_rule_can_still_block_it():
     )
     blocked = decision_make(item, rules=[never], companions={"product": 0.5}, **common)
     assert set(blocked.targets) == {"support"}
+
+
+def test_held_out_scores_take_the_parts_as_routing_does():
+    from routing.classifier.features import FeatureConfig
+    from routing.classifier.training import _Parts
+
+    texts = [
+        "The app crashes when I open it. Also, are you hiring engineers this year?",
+        "one two three four five six seven eight nine ten",  # no sentence break: halves
+        "short",
+    ]
+    parts = _Parts.of(texts, FeatureConfig(), None)
+    assert set(parts.owner.tolist()) == {0, 1}
+    assert not parts.halves[parts.owner == 0].any() and parts.halves[parts.owner == 1].all()
+    identity = np.tile(np.array([1.0, 0.0]), (len(LABELS), 1))
+    parts.scores = np.full((len(parts.owner), len(LABELS)), 5.0)  # sure of every label
+    whole = np.full((3, len(LABELS)), 0.1)
+    out = parts.with_parts(whole, identity)
+    # Sentences always count; halves only where the post leans two ways (second >= 0.3).
+    assert (out[0] > 0.99).all() and (out[1] == 0.1).all() and (out[2] == 0.1).all()
+    whole[1, :2] = 0.4
+    assert (parts.with_parts(whole, identity)[1] > 0.99).all()
+
+
+@pytest.mark.django_db
+def test_no_companion_for_a_department_whose_threshold_an_admin_set():
+    from types import SimpleNamespace
+
+    from routing.services import companions_for
+
+    classifier = SimpleNamespace(
+        model=SimpleNamespace(companion_thresholds={"product": 0.5, "marketing": 0.6})
+    )
+    Department.objects.filter(slug="marketing").update(routing_threshold=1.01)
+    departments = {d.slug: d for d in Department.objects.all()}
+    thresholds = {**THRESHOLDS, "marketing": 1.01, "product": 0.45}
+    # Product's own threshold is already below its companion's; marketing is the admin's.
+    assert companions_for(classifier, thresholds, departments) == {}
+    assert companions_for(classifier, THRESHOLDS, departments) == {"product": 0.5}
