@@ -106,6 +106,7 @@ def world(monkeypatch):
         "routing.selectors.thresholds_for",
         lambda classifier, departments: {**dict.fromkeys(departments, 0.5), "noise": 0.9},
     )
+    monkeypatch.setattr("routing.selectors.companions_for", lambda *args: {})
     support, hr = Department.objects.get(slug="support"), Department.objects.get(slug="hr")
     source = Source.objects.create(slug="x", name=source_name(), kind="x")
     sam = UserFactory(username="sam", first_name="Sam")
