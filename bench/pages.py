@@ -49,9 +49,8 @@ def main() -> None:
 
 
 def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str, list[float]]:
-    """Timings (ms) of sequential GETs per page, each request alternating with one of the
-    bench-only minimal logged-in page (the floor: the same gunicorn, middleware and
-    session, no work), whose timings are pooled over the whole run."""
+    """Timings (ms) of sequential GETs per page, the bench-only minimal logged-in page first
+    (the floor: the same gunicorn, middleware and session, no work)."""
     os.environ["BENCH_DATABASE_URL"] = database_url
     from bench.common import setup_django
 
@@ -113,27 +112,17 @@ def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str
             .values_list("pk", flat=True)
             .first()
         )
-        floor_path = pages[0][1]
-        timings: dict[str, list[float]] = {name: [] for name, _ in pages}
-
-        def timed(name: str, path: str) -> None:
-            t = time.perf_counter()
-            response = session.get(base + path)
-            timings[name].append((time.perf_counter() - t) * 1000)
-            response.raise_for_status()
-
-        for _ in range(5):
-            session.get(base + floor_path).raise_for_status()
-        for name, path in pages[1:]:
+        timings: dict[str, list[float]] = {}
+        for name, path in pages:
             path = path or f"/items/{item_id}/"
             for _ in range(5):
                 session.get(base + path).raise_for_status()
-            # Each page's requests alternate with the floor's, as the ingest bench's rounds
-            # do: the floor is then measured in the same seconds as every page, so a
-            # machine that gets busier or quieter during the run moves both alike.
+            timings[name] = []
             for _ in range(count):
-                timed("minimal page", floor_path)
-                timed(name, path)
+                t = time.perf_counter()
+                response = session.get(base + path)
+                timings[name].append((time.perf_counter() - t) * 1000)
+                response.raise_for_status()
     return timings
 
 

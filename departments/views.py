@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -36,6 +37,7 @@ from departments.selectors import (
     saved_views_for,
     user_department_ids,
 )
+from departments.templatetags.workspace import age
 from departments.triage import (
     NO_SUGGESTION,
     age_short,
@@ -284,18 +286,32 @@ def _path_pattern(name: str) -> str:
     return reverse(name, args=[marker]).replace(str(marker), "{}")
 
 
-def _rows_prepare(cases, links: dict) -> None:
-    """What each queue row shows besides its fields, worked out once per row in Python
-    (a template tag per link and a date filter per cell were most of the page's cost at 50
-    rows): its links and its creation time for the age cell."""
+def _rows_prepare(cases, links: dict, open_id: int | None = None) -> None:
+    """What each queue row shows besides its plain fields, worked out once per row in
+    Python: at 50 rows a template tag per link and a filter or method call per cell were
+    most of the page's cost. `open_id` is the item open in the reading pane."""
     item_path = _path_pattern("departments:item")
     claim_path = _path_pattern("departments:case-claim")
     for case in cases:
+        classes = ["case-row"]
+        if not getattr(case, "seen", False):
+            classes.append("unread")
+        if open_id is not None and open_id == case.item_id:
+            classes.append("selected")
+        case.row_class = " ".join(classes)
         case.item_url = f"{item_path.format(case.item_id)}?{links['item_from']}"
+        case.pane_url = f"{links['pane_base']}open={case.item_id}"
         case.claim_url = claim_path.format(case.pk)
+        case.body_short = Truncator(case.item.body).chars(200)
+        author = case.item.author
+        case.author_label = (author.name or author.handle) if author else "—"
+        case.status_label = case.get_status_display()
+        case.assignee_name = case.assignee.get_username() if case.assignee else ""
+        case.viewers_text = ", ".join(getattr(case, "viewers", []) or [])
         created = timezone.localtime(case.created_at)
         case.created_iso = created.isoformat()
         case.created_title = created.strftime("%a %d %b %Y, %H:%M %Z")
+        case.age_text = age(case.created_at)
 
 
 def _reading_pane(request, department: Department, item_id: int) -> dict:
@@ -358,7 +374,7 @@ def queue(request, slug: str):
     links = _row_links(department, request.GET)
     for case in cases:
         case.viewers = viewers.get(case.item_id, [])
-    _rows_prepare(cases, links)
+    _rows_prepare(cases, links, open_id)
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("open", None)
