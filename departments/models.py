@@ -237,6 +237,14 @@ class Case(models.Model):
                 name="case_open_recent",
                 condition=Q(status__in=["new", "open", "waiting"]),
             ),
+            # The queue's "Unassigned" view and its count: without it PostgreSQL scans
+            # the cases table for the few open cases nobody has claimed (6 ms at a
+            # million posts, on every queue page).
+            models.Index(
+                fields=["department", "-created_at", "-id"],
+                name="case_open_unassigned",
+                condition=Q(status__in=["new", "open", "waiting"], assignee__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
