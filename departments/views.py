@@ -289,7 +289,8 @@ def _path_pattern(name: str) -> str:
 def _rows_prepare(cases, links: dict, open_id: int | None = None) -> None:
     """What each queue row shows besides its plain fields, worked out once per row in
     Python: at 50 rows a template tag per link and a filter or method call per cell were
-    most of the page's cost. `open_id` is the item open in the reading pane."""
+    most of the page's cost. Each case has its `viewers` (presence) set; `open_id` is the
+    item open in the reading pane."""
     item_path = _path_pattern("departments:item")
     claim_path = _path_pattern("departments:case-claim")
     for case in cases:
@@ -307,7 +308,7 @@ def _rows_prepare(cases, links: dict, open_id: int | None = None) -> None:
         case.author_label = (author.name or author.handle) if author else "—"
         case.status_label = case.get_status_display()
         case.assignee_name = case.assignee.get_username() if case.assignee else ""
-        case.viewers_text = ", ".join(getattr(case, "viewers", []) or [])
+        case.viewers_text = ", ".join(case.viewers)
         created = timezone.localtime(case.created_at)
         case.created_iso = created.isoformat()
         case.created_title = created.strftime("%a %d %b %Y, %H:%M %Z")

@@ -113,15 +113,16 @@ def companions_for(
     departments: dict[str, Department],
 ) -> dict[str, float]:
     """The model's companion thresholds (a second department for a post it routes to
-    another: classifier.evaluation.companion_of) where they are below what routing
-    compares with; a department whose threshold was lowered past its companion's needs
-    none, and one whose threshold an admin set by hand gets none (the admin decided when
-    it gets cases, as over the organisation thresholds)."""
+    another: classifier.evaluation.companion_of) for the departments routing knows, where
+    they are below what routing compares with; a department whose threshold was lowered
+    past its companion's needs none, and one whose threshold an admin set by hand gets
+    none (the admin decided when it gets cases, as over the organisation thresholds)."""
     return {
         slug: limit
         for slug, limit in classifier.model.companion_thresholds.items()
-        if limit < thresholds.get(slug, 1.0)
-        and not (slug in departments and departments[slug].routing_threshold is not None)
+        if slug in departments
+        and departments[slug].routing_threshold is None
+        and limit < thresholds.get(slug, 1.0)
     }
 
 
@@ -164,9 +165,9 @@ def decision_make(
         if slug in departments and score >= thresholds.get(slug, 1.0):
             targets[slug] = ("model", None, score, {})
     if targets and companions:
-        # One more department next to the model's own (fan-out for a post about two things).
-        shown = {slug: score for slug, score in scores.items() if slug in departments}
-        extra = companion_of(shown, targets, companions)
+        # One more department next to the model's own (fan-out for a post about two things);
+        # `companions` names only departments routing knows (companions_for).
+        extra = companion_of(scores, targets, companions)
         if extra is not None:
             targets[extra] = ("model", None, scores[extra], {})
     ctx = RuleContext(

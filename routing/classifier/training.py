@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedKFol
 from sklearn.svm import LinearSVC
 
 from .embeddings import WordVectors
-from .evaluation import evaluate_proba
+from .evaluation import evaluate_proba, routed_sets
 from .features import (
     FeatureConfig,
     HashedCounts,
@@ -476,8 +476,6 @@ def companion_figures(
     wrong extra department, and, for pairs of posts of two different departments (their
     scores combined as a post's parts are: the higher of the two per department), the share
     routed to both, with and without companions. Training-data figures, for the record."""
-    from .evaluation import routed_sets
-
     noise = LABELS.index("noise")
     rng = np.random.default_rng(seed)
     departments = np.flatnonzero(targets != noise)
