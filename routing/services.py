@@ -164,10 +164,11 @@ def decision_make(
     for slug, score in scores.items():
         if slug in departments and score >= thresholds.get(slug, 1.0):
             targets[slug] = ("model", None, score, {})
+    sealed = frozenset(slug for slug, d in departments.items() if d.sealed)
     if targets and companions:
         # One more department next to the model's own (fan-out for a post about two things);
         # `companions` names only departments routing knows (companions_for).
-        extra = companion_of(scores, targets, companions)
+        extra = companion_of(scores, targets, companions, sealed)
         if extra is not None:
             targets[extra] = ("model", None, scores[extra], {})
     ctx = RuleContext(
@@ -179,7 +180,6 @@ def decision_make(
         followers=followers,
         tags=set(signals.intents) | set(item.tags),
     )
-    sealed = frozenset(slug for slug, d in departments.items() if d.sealed)
     outcome, decided_by = rules_apply(rules, ctx, sealed)
     for slug in outcome.route_to:
         rule = decided_by[slug]

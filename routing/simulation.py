@@ -67,6 +67,7 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
         model.labels,
         {label: thresholds[label] for label in model.labels},
         companions_for(classifier, thresholds, departments),
+        frozenset(slug for slug, d in departments.items() if d.sealed),
     )
     return {
         "macro_f1": report["macro_f1"],

@@ -25,19 +25,27 @@ NOISE = "noise"
 
 
 def companion_of(
-    scores: Mapping[str, float], routed: Iterable[str], companions: Mapping[str, float]
+    scores: Mapping[str, float],
+    routed: Iterable[str],
+    companions: Mapping[str, float],
+    sealed: frozenset[str] = frozenset(),
 ) -> str | None:
     """The one department that joins a post the model already routes elsewhere: of those
     not routed, the highest-scoring whose score reaches its companion threshold (None if
     none does, or if nothing was routed). A post about two things rarely scores both over
     the full thresholds, since each part carries only half of the text; the second one
-    reaching a lower bar next to a sure first is the evidence instead."""
+    reaching a lower bar next to a sure first is the evidence instead.
+
+    Next to `sealed` departments' cases alone only another sealed department may join: a
+    case that exists because another department's does would tell a non-member that a
+    sealed case is there."""
     routed = set(routed)
     if not routed:
         return None
+    only_sealed = routed <= sealed
     best, best_score = None, -1.0
     for label, limit in companions.items():
-        if label in routed or label == NOISE:
+        if label in routed or label == NOISE or (only_sealed and label not in sealed):
             continue
         score = scores.get(label, 0.0)
         if score >= limit and score > best_score:
@@ -50,6 +58,7 @@ def routed_sets(
     labels: tuple[str, ...],
     thresholds: dict[str, float],
     companions: Mapping[str, float] | None = None,
+    sealed: frozenset[str] = frozenset(),
 ) -> list[frozenset[str]]:
     """What the product does with each row without a person, as routing decides it: every
     department whose probability reaches its threshold gets a case (fan-out), and one more
@@ -63,7 +72,7 @@ def routed_sets(
         departments = frozenset(labels[i] for i in np.flatnonzero(row_passed) if i != noise)
         if departments and companions:
             extra = companion_of(
-                dict(zip(labels, row.tolist(), strict=True)), departments, companions
+                dict(zip(labels, row.tolist(), strict=True)), departments, companions, sealed
             )
             if extra is not None:
                 departments = departments | {extra}
@@ -89,15 +98,17 @@ def evaluate_proba(
     labels: tuple[str, ...],
     thresholds: dict[str, float],
     companions: Mapping[str, float] | None = None,
+    sealed: frozenset[str] = frozenset(),
 ) -> dict:
-    """Evaluation dict from probabilities; see `evaluate_model` for the keys."""
+    """Evaluation dict from probabilities; see `evaluate_model` for the keys (`companions`
+    and `sealed` as routing applies them: `routed_sets`)."""
     index_of = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(truth_labels) - set(index_of))
     if unknown:
         raise ValueError(f"unknown department(s): {', '.join(unknown)}")
     truth = np.array([index_of[label] for label in truth_labels], dtype=np.int64)
     predicted = proba.argmax(axis=1) if len(proba) else np.zeros(0, dtype=np.int64)
-    decided = routed_sets(proba, labels, thresholds, companions)
+    decided = routed_sets(proba, labels, thresholds, companions, sealed)
     routed = np.array([bool(d) for d in decided], dtype=bool)
     # Right only if every department it was sent to (or noise) is right.
     right = np.array(

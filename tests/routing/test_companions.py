@@ -141,3 +141,24 @@ def test_no_companion_for_a_department_whose_threshold_an_admin_set():
     # Product's own threshold is already below its companion's; marketing is the admin's.
     assert companions_for(classifier, thresholds, departments) == {}
     assert companions_for(classifier, THRESHOLDS, departments) == {"product": 0.5}
+
+
+@pytest.mark.django_db
+def test_no_open_department_joins_a_sealed_departments_case_as_its_companion():
+    # A support case that exists because HR's does would tell support that HR has one.
+    departments = {d.slug: d for d in Department.objects.all()}
+    assert departments["hr"].sealed
+    item = FeedbackItemFactory(body="My manager shouts at me and my last invoice is wrong")
+    common = {
+        "signals": signals_compute(text=item.body, followers=None),
+        "thresholds": THRESHOLDS,
+        "departments": departments,
+        "rules": [],
+        "companions": {"support": 0.5, "hr": 0.5},
+    }
+    hr_first = {"product": 0.05, "support": 0.6, "hr": 0.9, "marketing": 0.05, "noise": 0.05}
+    assert set(decision_make(item, scores=hr_first, **common).targets) == {"hr"}
+    # The other way round HR may join: support sees nothing of it.
+    support_first = {**hr_first, "support": 0.9, "hr": 0.6}
+    assert set(decision_make(item, scores=support_first, **common).targets) == {"support", "hr"}
+    assert companion_of({"hr": 0.9, "support": 0.6}, {"hr"}, {"support": 0.5}) == "support"
