@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.utils import timezone
 from departments.demo import DATA_DIR
 from departments.demo.compose import posts_compose, wave_window
 from departments.management.commands.seed_demo import API_KEY_NAME, API_URL
+from departments.metrics import BACKLOG_CACHE_KEY, backlog_compute
 from departments.models import Case, CaseEvent, DailyRollup, Department, Membership, Note, Spike
 from feedback.models import ApiKey, Author, FeedbackItem, Source
 from feedback.principals import apikey_authenticate
@@ -137,7 +139,14 @@ def seeded(django_db_setup, django_db_blocker):
         )  # fmt: skip
         mail.outbox = []
         output = seed(*SMALL)
-        result = {"output": output, "mails": len(mail.outbox), "counts": counts()}
+        result = {
+            "output": output,
+            "mails": len(mail.outbox),
+            "counts": counts(),
+            # The conftest empties the cache before each test: read it here.
+            "backlog_cached": cache.get(BACKLOG_CACHE_KEY),
+            "backlog_live": backlog_compute(),
+        }
         yield result
         transaction.set_rollback(True)
 
@@ -167,6 +176,14 @@ def test_history_is_routed_and_worked_by_the_staff(seeded):
     cx_head = User.objects.get(username="cx-head")
     seen = set(Case.objects.visible_to(cx_head).values_list("department__slug", flat=True))
     assert seen == {"product", "support", "marketing"}
+
+
+@pytest.mark.django_db
+def test_the_overview_shows_the_seeded_backlog_not_an_older_one(seeded):
+    # The overview's "open now" reads the backlog cache (refreshed with the rollups): the
+    # seed leaves it current, not empty or as it was while the history was being routed.
+    assert seeded["backlog_cached"] == seeded["backlog_live"]
+    assert seeded["backlog_live"], "the seed leaves open cases"
 
 
 def models_f(name):

@@ -34,6 +34,7 @@ from django.utils import timezone
 from departments.demo import demo_data
 from departments.demo.compose import ID_PREFIX, posts_compose
 from departments.demo.history import HistoryWorker
+from departments.metrics import backlog_refresh
 from departments.models import Case, CaseEvent, Department, Membership
 from departments.rollups import rollups_refresh
 from departments.signals_detect import spikes_history, themes_refresh
@@ -369,6 +370,9 @@ class Command(BaseCommand):
         history's spikes (recorded, mailed to no one)."""
         started = time.perf_counter()
         rows = rollups_refresh(start=(now - timedelta(days=days)).date(), end=now.date())
+        # The overview's "open now" reads the backlog cache the rollup task refreshes: one
+        # filled while the demo was being routed would show until the next refresh.
+        backlog_refresh()
         themes_refresh(now=now)
         spikes = spikes_history(start=now - timedelta(days=days), end=now)
         found = ", ".join(sorted({f"{s.dimension} {s.key}" for s in spikes})) or "none"
