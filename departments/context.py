@@ -1,4 +1,5 @@
 from departments.models import Membership
+from departments.selectors import user_roles
 
 
 def workspace(request) -> dict:
@@ -6,7 +7,5 @@ def workspace(request) -> dict:
     user = getattr(request, "user", None)
     if not getattr(user, "is_authenticated", False):
         return {}
-    return {
-        "is_manager": user.is_staff
-        or Membership.objects.filter(user=user, role=Membership.Role.MANAGER).exists()
-    }
+    # From the memberships the page's access checks have read already (one query a request).
+    return {"is_manager": user.is_staff or Membership.Role.MANAGER in user_roles(user).values()}

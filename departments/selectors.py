@@ -19,15 +19,23 @@ from feedback.models import FeedbackItem
 COUNT_CAP = 10_000
 
 
-def user_department_ids(user) -> set[int]:
+def user_roles(user) -> dict[int, str]:
+    """The user's role in each of their departments ({department id: "agent" | "manager"}),
+    read once per request (cached on the user object)."""
     if not getattr(user, "pk", None):
-        return set()
-    cached = getattr(user, "_switchboard_department_ids", None)
+        return {}
+    cached = getattr(user, "_switchboard_roles", None)
     if cached is None:
-        cached = set(Membership.objects.filter(user=user).values_list("department_id", flat=True))
+        cached = dict(Membership.objects.filter(user=user).values_list("department_id", "role"))
         with contextlib.suppress(AttributeError):  # frozen principals cannot cache
-            user._switchboard_department_ids = cached
+            user._switchboard_roles = cached
+            user._switchboard_department_ids = set(cached)
     return cached
+
+
+def user_department_ids(user) -> set[int]:
+    cached = getattr(user, "_switchboard_department_ids", None)
+    return set(user_roles(user)) if cached is None else cached
 
 
 def user_sees_everything(user) -> bool:
@@ -68,17 +76,21 @@ def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
     return min(n, cap), n > cap
 
 
-def capped_counts(querysets: dict[str, QuerySet], cap: int = COUNT_CAP) -> dict:
+def capped_counts(
+    querysets: dict[str, QuerySet], cap: int = COUNT_CAP, caps: dict[str, int] | None = None
+) -> dict:
     """`capped_count` of several querysets in one round trip: {name: (count, more)}.
+    `caps` gives some of them a cap of their own (the sidebar's 99+ beside a page's 999+).
 
     Each queryset compiles through its own compiler, so the access check still applies to
     every one of them (an unscoped restricted queryset raises here as it would alone)."""
     if not querysets:
         return {}
+    caps = {name: (caps or {}).get(name, cap) for name in querysets}
     parts, params, position = [], [], {}
     column = {}  # name -> index of its count in the row (None: counts nothing)
     for name, queryset in querysets.items():
-        limited = queryset.order_by().values("pk")[: cap + 1]
+        limited = queryset.order_by().values("pk")[: caps[name] + 1]
         try:
             sql, part_params = limited.query.get_compiler(using=limited.db).as_sql()
         except EmptyResultSet:  # .none(): an invalid filter lists nothing
@@ -98,7 +110,7 @@ def capped_counts(querysets: dict[str, QuerySet], cap: int = COUNT_CAP) -> dict:
             cursor.execute(f"SELECT {', '.join(parts)}", params)
             row = cursor.fetchone()
     counts = {name: 0 if index is None else row[index] for name, index in column.items()}
-    return {name: (min(n, cap), n > cap) for name, n in counts.items()}
+    return {name: (min(n, caps[name]), n > caps[name]) for name, n in counts.items()}
 
 
 def item_timeline(user, item: FeedbackItem) -> list:

@@ -18,7 +18,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -27,17 +26,16 @@ from departments.access import item_scores, viewer_of
 from departments.filters import CaseFilter
 from departments.models import Case, CaseView, Department, Membership, SavedView
 from departments.presence import presence_many, presence_others, presence_touch
+from departments.rows import rows_prepare
 from departments.selectors import (
     author_other_posts,
     can_act_on,
-    capped_count,
     capped_counts,
     departments_for,
     item_timeline,
     saved_views_for,
     user_department_ids,
 )
-from departments.templatetags.workspace import age
 from departments.triage import (
     NO_SUGGESTION,
     age_short,
@@ -91,11 +89,16 @@ def _page_number(params) -> int:
 NAV_COUNT_CAP = 99
 
 
-def _nav(request, departments: list[Department] | None = None) -> dict:
-    """What the sidebar shows on every workspace page (`departments`: the user's, when the
-    caller has read them already)."""
+def _nav_counted(request) -> tuple[list[SavedView], dict]:
+    """The sidebar's saved views, and the querysets behind its counts by name (the triage
+    inbox's, each saved view's), for `_nav` or a page that counts them with its own."""
     user = request.user
     views = saved_views_for(user)
+    querysets = {
+        "triage": FeedbackItem.objects.visible_to(user).filter(
+            state=FeedbackItem.State.TRIAGE, triage_department__isnull=True
+        )
+    }
     for view in views:
         # Through the access check: membership may have ended since the view was saved.
         base = Case.objects.visible_to(user)
@@ -106,19 +109,31 @@ def _nav(request, departments: list[Department] | None = None) -> dict:
         data = QueryDict(view.query, mutable=True)
         if "status" not in data:
             data.setlist("status", list(Case.OPEN_STATUSES))
-        view.count, view.more = capped_count(
-            CaseFilter(data, queryset=base, request=request).qs, cap=NAV_COUNT_CAP
-        )
+        querysets[f"view-{view.pk}"] = CaseFilter(data, queryset=base, request=request).qs
+    return views, querysets
+
+
+def _nav(
+    request,
+    departments: list[Department] | None = None,
+    counted: tuple[list[SavedView], dict] | None = None,
+) -> dict:
+    """What the sidebar shows on every workspace page (`departments`: the user's, when the
+    caller has read them already; `counted`: its saved views and their counts, when the
+    caller counted them in its own query, as the queue page does)."""
+    user = request.user
+    if counted is None:
+        views, querysets = _nav_counted(request)
+        counts = capped_counts(querysets, cap=NAV_COUNT_CAP)
+    else:
+        views, counts = counted
+    for view in views:
+        view.count, view.more = counts[f"view-{view.pk}"]
     if departments is None:
         departments = list(departments_for(user))
     return {
         "nav_departments": departments,
-        "nav_triage_count": capped_count(
-            FeedbackItem.objects.visible_to(user).filter(
-                state=FeedbackItem.State.TRIAGE, triage_department__isnull=True
-            ),
-            cap=NAV_COUNT_CAP,
-        ),
+        "nav_triage_count": counts["triage"],
         "nav_sealed_triage": _sealed_triage_counts(user, departments),
         "saved_views": views,
     }
@@ -148,7 +163,8 @@ def _queue_rows(request, department: Department, params):
     base = (
         Case.objects.visible_to(request.user)
         .filter(department=department)
-        .select_related("item", "item__source", "item__author", "assignee")
+        # What a row shows (departments/rows.py): not the source, a join fewer per page.
+        .select_related("item", "item__author", "assignee")
     )
     filterset = CaseFilter(data, queryset=base, request=request)
     sort = params.get("sort", DEFAULT_SORT)
@@ -182,9 +198,11 @@ def _filter_params(params) -> dict[str, list[str]]:
     }
 
 
-def _queue_views(request, filterset, params, total=None) -> list[dict]:
+def _queue_views(request, filterset, params, total=None, also=None) -> tuple:
     """The view chips with their counts (one query for all of them), the one whose filter
-    is the current one marked active. `total`, when given, is counted in the same query.
+    is the current one marked active. `total`, when given, is counted in the same query,
+    and so are the querysets in `also` (the sidebar's, to the sidebar's cap): returns the
+    views, the total and the counts of `also`.
 
     Each chip counts through the page's own CaseFilter (`filterset`: its filters, applied
     to its base queryset, the department's cases this viewer may see), so a chip's count is
@@ -216,10 +234,12 @@ def _queue_views(request, filterset, params, total=None) -> list[dict]:
         )
     if total is not None:
         querysets["_total"] = total
-    counts = capped_counts(querysets, cap=999)
+    also = {f"also:{name}": queryset for name, queryset in (also or {}).items()}
+    counts = capped_counts({**querysets, **also}, cap=999, caps=dict.fromkeys(also, NAV_COUNT_CAP))
     for view in views:
         view["count"], view["more"] = counts[view["key"]]
-    return views, counts.get("_total")
+    also_counts = {name.removeprefix("also:"): counts[name] for name in also}
+    return views, counts.get("_total"), also_counts
 
 
 def _filter_menus(filterset, params, teammates) -> list[dict]:
@@ -279,42 +299,6 @@ def _row_links(department: Department, params) -> dict:
     }
 
 
-def _path_pattern(name: str) -> str:
-    """A URL with one integer argument as a str.format pattern ("/items/{}/"): a queue row
-    needs two such links, and formatting a string is a small part of reversing it."""
-    marker = 918273645
-    return reverse(name, args=[marker]).replace(str(marker), "{}")
-
-
-def _rows_prepare(cases, links: dict, open_id: int | None = None) -> None:
-    """What each queue row shows besides its plain fields, worked out once per row in
-    Python: at 50 rows a template tag per link and a filter or method call per cell were
-    most of the page's cost. Each case has its `viewers` (presence) set; `open_id` is the
-    item open in the reading pane."""
-    item_path = _path_pattern("departments:item")
-    claim_path = _path_pattern("departments:case-claim")
-    for case in cases:
-        classes = ["case-row"]
-        if not getattr(case, "seen", False):
-            classes.append("unread")
-        if open_id is not None and open_id == case.item_id:
-            classes.append("selected")
-        case.row_class = " ".join(classes)
-        case.item_url = f"{item_path.format(case.item_id)}?{links['item_from']}"
-        case.pane_url = f"{links['pane_base']}open={case.item_id}"
-        case.claim_url = claim_path.format(case.pk)
-        case.body_short = Truncator(case.item.body).chars(200)
-        author = case.item.author
-        case.author_label = (author.name or author.handle) if author else "—"
-        case.status_label = case.get_status_display()
-        case.assignee_name = case.assignee.get_username() if case.assignee else ""
-        case.viewers_text = ", ".join(case.viewers)
-        created = timezone.localtime(case.created_at)
-        case.created_iso = created.isoformat()
-        case.created_title = created.strftime("%a %d %b %Y, %H:%M %Z")
-        case.age_text = age(case.created_at)
-
-
 def _reading_pane(request, department: Department, item_id: int) -> dict:
     """The item page's content for the queue's reading pane: read, logged and marked seen
     exactly as the item page is."""
@@ -361,8 +345,12 @@ def queue(request, slug: str):
     has_next = len(cases) > PAGE_SIZE
     cases = cases[:PAGE_SIZE]
     searching = filterset.form.cleaned_data.get("q") if filterset.is_valid() else False
-    # Counted with the view chips, in one query.
-    views, total = _queue_views(request, filterset, request.GET, None if searching else rows)
+    # The view chips and the sidebar's counts (on a whole page) are counted in one query.
+    rows_only = bool(request.htmx and request.htmx.target == "queue-rows")
+    nav_views, nav_querysets = ([], {}) if rows_only else _nav_counted(request)
+    views, total, nav_counts = _queue_views(
+        request, filterset, request.GET, None if searching else rows, also=nav_querysets
+    )
     if searching:
         # Counting every match of a common search word costs far more than the page itself
         # (a full-text hit list of 100,000+ posts): searches show no total.
@@ -375,7 +363,8 @@ def queue(request, slug: str):
     links = _row_links(department, request.GET)
     for case in cases:
         case.viewers = viewers.get(case.item_id, [])
-    _rows_prepare(cases, links, open_id)
+    can_act = can_act_on(request.user, Case(department=department))
+    rows_prepare(cases, links, can_act=can_act, open_id=open_id)
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("open", None)
@@ -401,10 +390,10 @@ def queue(request, slug: str):
         "more_active": sum(1 for name in MORE_FILTERS if request.GET.get(name)),
         "open_id": open_id,
         **links,
-        "can_act": can_act_on(request.user, Case(department=department)),
+        "can_act": can_act,
         "teammates": teammates,
     }
-    if request.htmx and request.htmx.target == "queue-rows":
+    if rows_only:
         # The rows, and out of band the header's count, the view chips, the filter menus'
         # summaries and the query the "Save view" and bulk forms send: all follow the rows.
         return render(request, "departments/_queue_rows.html", context)
@@ -420,7 +409,9 @@ def queue(request, slug: str):
                 "departments/_reading_pane.html", pane, request=request
             )
     return render(
-        request, "departments/queue.html", {**context, **_nav(request, departments=departments)}
+        request,
+        "departments/queue.html",
+        {**context, **_nav(request, departments=departments, counted=(nav_views, nav_counts))},
     )
 
 
@@ -788,7 +779,7 @@ def case_claim(request, pk: int):
             services.cases_mark_seen(user=request.user, cases=[case])
         case = _with_seen(
             Case.objects.visible_to(request.user).select_related(
-                "item", "item__source", "item__author", "assignee"
+                "item", "item__author", "assignee"
             ),
             request.user,
         ).get(pk=case.pk)
@@ -796,12 +787,8 @@ def case_claim(request, pk: int):
         # The row's links name the queue it sits in, as the queue page's own rows do.
         current = urlsplit(request.htmx.current_url_abs_path or "")
         links = _row_links(case.department, QueryDict(current.query))
-        _rows_prepare([case], links)
-        return render(
-            request,
-            "departments/queue.html#row",
-            {"case": case, "row_error": error, "can_act": True, **links},
-        )
+        rows_prepare([case], links, can_act=True, row_error=error)
+        return render(request, "departments/queue.html#row", {"case": case})
     return _run(request, case, lambda: services.case_claim(case=case, user=request.user))
 
 

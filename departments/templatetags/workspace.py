@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.timesince import timesince
+
+from config.html import html_format
 
 register = template.Library()
 
@@ -122,12 +123,12 @@ def sla_badge(case, long: bool = False) -> str:
         title = f"{capfirst(badge.target)} {was}due {due} ({case.priority} priority)"
     target = ""
     if badge.target and badge.tone != "paused":
-        hidden = "" if long else format_html(' class="{}"', "visually-hidden")
-        target = format_html("<span{}>{} </span>", hidden, badge.target)
-    return format_html(
+        hidden = "" if long else html_format(' class="{}"', "visually-hidden")
+        target = html_format("<span{}>{} </span>", hidden, badge.target)
+    return html_format(
         '<span class="sla sla-{}"{}>{}{}</span>',
         badge.tone,
-        format_html(' title="{}"', title) if title else "",
+        html_format(' title="{}"', title) if title else "",
         target,
         badge.text,
     )
