@@ -87,10 +87,21 @@ class TrainParams:
     # Without sources only stratified k-fold is available, which overstates precision on
     # new sources, so thresholds must reach this stricter precision there.
     unseen_source_fallback_precision: float = 0.97
+    # True chooses the thresholds on held-out scores taken as routing takes them, each
+    # label the highest of the post's and its parts' (sentences, or halves;
+    # model.with_segments). The shipped model judges whole posts (False): taken with the
+    # parts, the thresholds moved (support 0.69 -> 0.76, marketing 0.90 -> 0.87) but
+    # validation.csv did not (precision 0.861 at coverage 0.350 against 0.862 at 0.357;
+    # docs/classifier.md), so the shipped artifact and `make model` stay as they were.
+    thresholds_on_parts: bool = False
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["features"] = self.features.to_json()
+        if not self.thresholds_on_parts:
+            # Stored only when set: a model fitted as before the option keeps its version
+            # (the version hashes the training summary these params are part of).
+            del data["thresholds_on_parts"]
         return data
 
 
@@ -549,16 +560,19 @@ def train_model(
         real_targets, groups, params.folds, params.max_leave_one_out_groups, seed
     )
     metrics: dict = {}
-    parts: list[tuple[str, np.ndarray]] = []
+    # Each kind of held-out scores, with its rows' parts scored by the same folds (None:
+    # whole posts only).
+    parts: list[tuple[str, np.ndarray, _Parts | None]] = []
     schemes: list[str] = []
     target_precision = params.target_precision
-    # The held-out sources' parts, scored as routing scores them, for companion thresholds.
+    # The held-out sources' parts, scored as routing scores them, for the thresholds and
+    # the companion thresholds.
     segments = _Parts.of(list(texts), params.features, word_vectors)
     if source_splits is not None:
         oof = _out_of_fold_scores(
             counts, targets, weights, source_splits, params, seed, always_train, segments
         )
-        parts.append(("held_out", oof))
+        parts.append(("held_out", oof, segments))
         schemes.append(source_scheme)
     if source_splits is None or params.threshold_validation == "mixed":
         strat_splits, strat_scheme = _stratified(real_targets, params.folds, seed)
@@ -566,7 +580,8 @@ def train_model(
             oof = _out_of_fold_scores(
                 counts, targets, weights, strat_splits, params, seed, always_train
             )
-            parts.append(("held_out" if source_splits is None else "held_out_seen_sources", oof))
+            name = "held_out" if source_splits is None else "held_out_seen_sources"
+            parts.append((name, oof, None))
             schemes.append(strat_scheme)
         if source_splits is None:
             target_precision = params.unseen_source_fallback_precision
@@ -582,35 +597,41 @@ def train_model(
     metrics["validation"] = cv_scheme
 
     if parts:
-        pooled_scores = np.vstack([scores for _, scores in parts])
+        pooled_scores = np.vstack([scores for _, scores, _ in parts])
         pooled_targets = np.concatenate([real_targets] * len(parts))
+        # Calibration maps one score to a probability: fitted on whole posts (a part's
+        # score is a score of the same model on a shorter text).
         calibration = fit_calibration(pooled_scores, pooled_targets)
         reliability = None
         if label_noise and groups is not None:
             reliability = np.tile(
                 [1.0 - label_noise.get(group, 0.0) for group in groups], len(parts)
             )
-        thresholds = choose_thresholds(
-            _calibrated(pooled_scores, calibration),
-            pooled_targets,
-            target_precision,
-            reliability,
-        )
-        # Companions from the first part alone: sources held out (where there are groups),
-        # the text the product meets; with each post's parts, as routing scores it (a
+        # Held-out probabilities as routing computes them: with each post's parts (a
         # sentence of an employee review that praises the culture reads as marketing: the
         # whole review's scores do not show it).
-        held_out_proba = _calibrated(parts[0][1], calibration)
-        routed_proba = (
-            segments.with_parts(held_out_proba, calibration)
-            if source_splits is not None
-            else held_out_proba
+        routed = [
+            segs.with_parts(_calibrated(scores, calibration), calibration)
+            if segs is not None
+            else _calibrated(scores, calibration)
+            for _, scores, segs in parts
+        ]
+        # What the thresholds (and the held-out figures) judge.
+        judged = (
+            routed
+            if params.thresholds_on_parts
+            else [_calibrated(scores, calibration) for _, scores, _ in parts]
         )
+        thresholds = choose_thresholds(
+            np.vstack(judged), pooled_targets, target_precision, reliability
+        )
+        # Companions from the first part alone: sources held out (where there are groups),
+        # the text the product meets.
+        held_out_proba = _calibrated(parts[0][1], calibration)
+        routed_proba = routed[0]
         companions = choose_companion_thresholds(routed_proba, real_targets, thresholds)
-        for name, scores in parts:
-            metrics[name] = evaluate_proba(
-                _calibrated(scores, calibration), list(labels), LABELS, thresholds, companions
-            )
+        for (name, _, _), proba in zip(parts, judged, strict=True):
+            metrics[name] = evaluate_proba(proba, list(labels), LABELS, thresholds, companions)
         metrics["companions"] = companion_figures(
             routed_proba, real_targets, thresholds, companions
         )

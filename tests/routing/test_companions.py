@@ -162,3 +162,40 @@ def test_no_open_department_joins_a_sealed_departments_case_as_its_companion():
     support_first = {**hr_first, "support": 0.9, "hr": 0.6}
     assert set(decision_make(item, scores=support_first, **common).targets) == {"support", "hr"}
     assert companion_of({"hr": 0.9, "support": 0.6}, {"hr"}, {"support": 0.5}) == "support"
+
+
+def test_thresholds_are_chosen_on_held_out_scores_taken_with_the_parts(monkeypatch):
+    """Routing takes each label's score as the highest of the post's and its sentences'
+    (model.with_segments); the thresholds are chosen on held-out scores taken the same
+    way, not on whole posts only (`TrainParams.thresholds_on_parts`)."""
+    from routing.classifier import TrainParams, train_model, training
+    from tests.routing.test_classifier_lib import CORPUS, SMALL
+
+    texts, labels, groups = [], [], []
+    for label in LABELS:
+        for index, text in enumerate(CORPUS[label]):
+            # Two sentences, so every post has parts; sources to hold out, two per label.
+            texts.append(f"{text}. {CORPUS[LABELS[(LABELS.index(label) + 1) % 5]][index]}")
+            labels.append(label)
+            groups.append(f"{label}-{index % 2}")
+    seen: dict[bool, np.ndarray] = {}
+
+    def spy(on_parts):
+        def choose(proba, *args, **kwargs):
+            seen[on_parts] = proba.copy()
+            return real(proba, *args, **kwargs)
+
+        return choose
+
+    real = training.choose_thresholds
+    for on_parts in (False, True):
+        monkeypatch.setattr(training, "choose_thresholds", spy(on_parts))
+        params = TrainParams(
+            features=SMALL.features, C=SMALL.C, folds=3, thresholds_on_parts=on_parts
+        )
+        train_model(texts, labels, groups=groups, params=params)
+    whole, with_parts = seen[False], seen[True]
+    assert whole.shape == with_parts.shape == (len(texts), len(LABELS))
+    # Each label the highest of the post's and its parts': never lower, higher somewhere.
+    assert (with_parts >= whole - 1e-12).all()
+    assert (with_parts > whole + 1e-6).any()
