@@ -34,9 +34,23 @@ def main() -> None:
         help="Seed until the store holds at least this many items.",
     )
     parser.add_argument("--json", type=Path, help="also write the timings here")
+    parser.add_argument(
+        "--no-rollups",
+        action="store_true",
+        help="Keep the store's rollups as they are (for runs after the first on a store).",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="Time only this page (repeatable; the minimal page, the floor, always).",
+    )
     args = parser.parse_args()
     timings = measure_pages(
-        database_url=args.database_url, count=args.requests, seed_items=args.seed_items
+        database_url=args.database_url,
+        count=args.requests,
+        seed_items=args.seed_items,
+        rollups=not args.no_rollups,
+        only=args.only,
     )
     if args.json:
         args.json.write_text(json.dumps(timings))
@@ -48,7 +62,14 @@ def main() -> None:
         )
 
 
-def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str, list[float]]:
+def measure_pages(
+    *,
+    database_url: str,
+    count: int,
+    seed_items: int,
+    rollups: bool = True,
+    only: list[str] | None = None,
+) -> dict[str, list[float]]:
     """Timings (ms) of sequential GETs per page, the bench-only minimal logged-in page first
     (the floor: the same gunicorn, middleware and session, no work)."""
     os.environ["BENCH_DATABASE_URL"] = database_url
@@ -70,13 +91,14 @@ def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str
     if missing > 0:
         call_command("seed_load", items=missing)
     items = FeedbackItem.objects.count()
-    started = time.perf_counter()
-    today = timezone.now().date()
-    rollups_refresh(start=today - timedelta(days=120), end=today)
-    print(
-        f"store: {items:,} items; rollups rebuilt for 120 days in "
-        f"{time.perf_counter() - started:.1f} s"
-    )
+    if rollups:
+        started = time.perf_counter()
+        today = timezone.now().date()
+        rollups_refresh(start=today - timedelta(days=120), end=today)
+        print(
+            f"store: {items:,} items; rollups rebuilt for 120 days in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
     user, _ = get_user_model().objects.get_or_create(username="bench-manager")
     user.set_password(PASSWORD)
     user.save()
@@ -112,6 +134,11 @@ def measure_pages(*, database_url: str, count: int, seed_items: int) -> dict[str
             .values_list("pk", flat=True)
             .first()
         )
+        if only:
+            unknown = set(only) - {name for name, _ in pages}
+            if unknown:
+                raise SystemExit(f"--only: no page named {', '.join(sorted(unknown))}")
+            pages = [(name, path) for name, path in pages if name == "minimal page" or name in only]
         timings: dict[str, list[float]] = {}
         for name, path in pages:
             path = path or f"/items/{item_id}/"

@@ -102,16 +102,19 @@ def rows(load: dict, pages: dict, *, rate: float, seconds: float) -> list[tuple]
             "—",
         )
     )
+    # Issue #13's target: the queue page's p95 within 15x the floor's, in the same run.
+    page_targets = {"queue page": 15.0}
     for name in ("queue page", "dashboard overview", "department dashboard", "item page"):
         p95 = percentile(pages[name], 95)
+        target = page_targets.get(name)
         table.append(
             (
                 f"{name} p95, 1,000,000 items",
                 f"{p95:.0f} ms",
-                f"minimal logged-in page: {floor_page:.0f} ms",
+                f"minimal logged-in page: {floor_page:.1f} ms",
                 f"{p95 / floor_page:.1f}× floor",
-                "—",
-                "—",
+                f"≤ {target:.0f}× floor" if target else "—",
+                ("yes" if p95 / floor_page <= target else "no") if target else "—",
             )
         )
     for name, processes in (("web (gunicorn worker)", rss["web"][1:]), ("worker", rss["worker"])):
