@@ -205,11 +205,23 @@ def is_database_outage(exc: BaseException | None) -> bool:
     )
 
 
+# The last resort, when templates/500.html cannot be rendered.
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} · Switchboard</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
 <h1>{title}</h1><p>{detail}</p></body></html>
 """
+
+
+def _error_page(title: str, detail: str) -> str:
+    """templates/500.html, styled as the app's other error pages; the bare page if even
+    that cannot be rendered (a missing static manifest, a broken template)."""
+    from django.template.loader import render_to_string
+
+    try:
+        return render_to_string("500.html", {"title": title, "detail": detail})
+    except Exception:  # the error page must not fail in its turn
+        return _PAGE.format(title=title, detail=detail)
 
 
 def server_error(request, *args, **kwargs):
@@ -236,9 +248,7 @@ def server_error(request, *args, **kwargs):
             json.dumps(body), status=status, content_type="application/problem+json"
         )
     else:
-        response = HttpResponse(
-            _PAGE.format(title=title, detail=detail), status=status, content_type="text/html"
-        )
+        response = HttpResponse(_error_page(title, detail), status=status, content_type="text/html")
     for name, value in headers.items():
         response[name] = value
     return response

@@ -357,3 +357,18 @@ def test_item_page_neighbours_come_only_from_a_queue_the_user_works(alice_client
         html = alice_client.get(f"/items/{newer.item_id}/", {"from": source}).content.decode()
         assert "data-item-nav" not in html and "Back to the queue" not in html
     assert product.pk
+
+
+def test_a_server_error_is_a_page_of_the_app_and_tells_nothing_of_the_error(rf):
+    from config.health import server_error
+
+    request = rf.get("/queue/support/")
+    try:
+        raise RuntimeError("secret detail of the failure")
+    except RuntimeError:
+        response = server_error(request)
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert 'class="topbar"' in html and 'href="/static/css/app.css"' in html
+    assert "Something went wrong on our side" in html
+    assert "secret detail" not in html and "Traceback" not in html

@@ -77,3 +77,23 @@ def test_every_page_uses_the_one_stylesheet(new_page, live_server, world):
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
     assert not [e for e in page.errors if "dialog" not in e]
+
+
+def test_the_server_error_page_is_styled_like_the_others(new_page, live_server, rf):
+    """The 500 page (config.health.server_error) as a browser gets it from the site: the
+    stylesheet, the top bar and the notice of the 403 and 404 pages; axe-core checks it."""
+    from config.health import server_error
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        html = server_error(rf.get("/")).content.decode()
+    page = new_page(1440, 900)
+    url = f"{live_server.url}/a-page-that-fails/"
+    page.route(url, lambda route: route.fulfill(status=500, body=html, content_type="text/html"))
+    page.goto(url)  # checked by axe-core on load
+    found = page.evaluate(TOKENS)
+    assert found["accent"] == "#2456d6" and found["font"] == "14px"
+    assert page.locator(".topbar .brand").is_visible()
+    assert page.locator(".notice h1").inner_text() == "Server error"
+    shot(page, "design-500")
