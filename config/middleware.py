@@ -1,11 +1,13 @@
 """What every page and endpoint goes through: request guards (NUL in the query, oversized
-bodies), the request id that tags log lines, and the response counter for /metrics."""
+bodies), the request id that tags log lines, the response counter for /metrics, and the
+app's own 404 page."""
 
 import json
 from io import BytesIO
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
+from django.views.defaults import page_not_found
 
 from config import metrics
 from config.logging import request_id_make, request_id_var
@@ -159,3 +161,25 @@ class RequestSizeLimitMiddleware:
             request.META["CONTENT_LENGTH"] = str(len(body))
             request._stream = BytesIO(body)
         return self.get_response(request)
+
+
+class NotFoundPageMiddleware:
+    """A page a view answers "not found" for (an unknown item, one of a department the
+    viewer is not in) is the app's 404 page, with DEBUG on too.
+
+    With DEBUG on Django answers a view's Http404 with its technical page, which lists every
+    URL pattern: on `make run`'s development server that is what a new user met when an
+    item link was stale. An unknown URL (no view matched) still gets Django's page under
+    DEBUG, where listing the patterns helps whoever is developing. The API answers its own
+    404s (DRF turns Http404 into problem details before it reaches here)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, Http404):
+            return page_not_found(request, exception)
+        return None

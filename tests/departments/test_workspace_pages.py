@@ -337,13 +337,16 @@ def test_the_lockout_page_says_how_long_it_lasts(client, alice, settings):
     assert "locked for 15\xa0minutes" in html and "<strong>alice</strong>" in html
 
 
-def test_an_unknown_item_is_a_page_of_the_app_without_debug(alice_client):
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_item_is_a_page_of_the_app_with_or_without_debug(alice_client, settings, debug):
+    # With DEBUG on (make run's development server) Django's technical page listed every
+    # URL pattern instead.
+    settings.DEBUG = debug
     response = alice_client.get("/items/999999/")
+    html = response.content.decode()
     assert response.status_code == 404
-    assert (
-        'class="topbar"' in response.content.decode()
-        and "Nothing here" in response.content.decode()
-    )
+    assert 'class="topbar"' in html and "Nothing here" in html
+    assert "URLconf" not in html and "urlpatterns" not in html
 
 
 def test_item_page_neighbours_come_only_from_a_queue_the_user_works(alice_client):
