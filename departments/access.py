@@ -68,6 +68,19 @@ def viewer_of(principal) -> Viewer:
     return viewer
 
 
+def departments_all(principal) -> list:
+    """Every department, by name: a table of a handful of rows that the viewer's rules and
+    the workspace's menus both read, so it is read once per request (cached on the user)."""
+    from departments.models import Department
+
+    cached = getattr(principal, "_switchboard_departments", None)
+    if cached is None:
+        cached = list(Department.objects.order_by("name", "pk"))
+        with contextlib.suppress(AttributeError, TypeError):
+            object.__setattr__(principal, "_switchboard_departments", cached)
+    return cached
+
+
 def _build_viewer(principal) -> Viewer:
     from departments.models import Department
     from feedback.principals import ApiKeyPrincipal
@@ -89,9 +102,7 @@ def _build_viewer(principal) -> Viewer:
     mine = frozenset(user_department_ids(principal))
     if not mine and not getattr(principal, "is_staff", False):
         return Viewer(kind="nobody", user_id=principal.pk)
-    sealed = list(
-        Department.objects.filter(sealed=True).exclude(pk__in=mine).values_list("pk", "slug")
-    )
+    sealed = [(d.pk, d.slug) for d in departments_all(principal) if d.sealed and d.pk not in mine]
     return Viewer(
         kind="member",
         user_id=principal.pk,

@@ -12,7 +12,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Q, QuerySet
 
-from departments.access import viewer_of
+from departments.access import departments_all, viewer_of
 from departments.models import Case, CaseEvent, Department, Membership, Note, SavedView
 from feedback.models import FeedbackItem
 
@@ -53,15 +53,21 @@ def cases_visible_to(user, queryset: QuerySet | None = None) -> QuerySet:
     return queryset.visible_to(user)
 
 
+def departments_list_for(user) -> list[Department]:
+    """The departments whose queues a user works, by name: their own; for superusers every
+    one, for other staff every one that is not sealed."""
+    everything = user_sees_everything(user)
+    mine = user_department_ids(user)
+    staff = bool(getattr(user, "is_staff", False))
+    return [
+        d for d in departments_all(user) if everything or d.pk in mine or (staff and not d.sealed)
+    ]
+
+
 def departments_for(user) -> QuerySet:
-    """The departments whose queues a user works: their own; for superusers every one, for
-    other staff every one that is not sealed."""
-    if user_sees_everything(user):
-        return Department.objects.order_by("name")
-    mine = Q(pk__in=user_department_ids(user))
-    if getattr(user, "is_staff", False):
-        mine |= Q(sealed=False)
-    return Department.objects.filter(mine).order_by("name")
+    """`departments_list_for` as a queryset, for callers that filter it further."""
+    ids = [d.pk for d in departments_list_for(user)]
+    return Department.objects.filter(pk__in=ids).order_by("name")
 
 
 def can_act_on(user, case: Case) -> bool:

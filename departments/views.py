@@ -32,6 +32,7 @@ from departments.selectors import (
     can_act_on,
     capped_counts,
     departments_for,
+    departments_list_for,
     item_timeline,
     saved_views_for,
     user_department_ids,
@@ -130,7 +131,7 @@ def _nav(
     for view in views:
         view.count, view.more = counts[f"view-{view.pk}"]
     if departments is None:
-        departments = list(departments_for(user))
+        departments = departments_list_for(user)
     return {
         "nav_departments": departments,
         "nav_triage_count": counts["triage"],
@@ -242,7 +243,7 @@ def _queue_views(request, filterset, params, total=None, also=None) -> tuple:
     return views, counts.get("_total"), also_counts
 
 
-def _filter_menus(filterset, params, teammates) -> list[dict]:
+def _filter_menus(filterset, params, teammates: list[str]) -> list[dict]:
     """The filter bar's compact menus: each a chip that opens a list of checkboxes (several
     values) or radio buttons (one), over the same GET form the queue always had."""
     form = filterset.form
@@ -264,7 +265,7 @@ def _filter_menus(filterset, params, teammates) -> list[dict]:
     def choices(name):
         return [(str(v), str(t)) for v, t in form.fields[name].choices if v != ""]
 
-    people = [(m.user.get_username(), m.user.get_username()) for m in teammates]
+    people = [(name, name) for name in teammates]
     return [
         menu("status", "Status", choices("status"), True, empty="open"),
         menu("priority", "Priority", choices("priority"), True),
@@ -326,7 +327,7 @@ def _with_seen(rows, user):
 
 @login_required
 def queue(request, slug: str):
-    departments = list(departments_for(request.user))
+    departments = departments_list_for(request.user)
     department = next((d for d in departments if d.slug == slug), None)
     if department is None:
         raise Http404
@@ -371,8 +372,8 @@ def queue(request, slug: str):
     # In a stable order: the assignee menu must not change with how rows sit on disk.
     teammates = list(
         Membership.objects.filter(department=department)
-        .select_related("user")
         .order_by("user__username", "pk")
+        .values_list("user__username", flat=True)
     )
     context = {
         "department": department,
@@ -391,7 +392,6 @@ def queue(request, slug: str):
         "open_id": open_id,
         **links,
         "can_act": can_act,
-        "teammates": teammates,
     }
     if rows_only:
         # The rows, and out of band the header's count, the view chips, the filter menus'
