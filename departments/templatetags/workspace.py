@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from config.html import html_format
@@ -106,6 +107,9 @@ def is_open_status(status: str) -> bool:
     return status in Case.OPEN_STATUSES
 
 
+VISUALLY_HIDDEN = mark_safe(' class="visually-hidden"')
+
+
 @register.simple_tag
 def sla_badge(case, long: bool = False) -> str:
     """A case's SLA badge: tone, time to (or since) breach, and a title with the target and
@@ -124,7 +128,7 @@ def sla_badge(case, long: bool = False) -> str:
         title = f"{target_name} {was}due {due} ({case.priority} priority)"
     target = ""
     if badge.target and badge.tone != "paused":
-        hidden = "" if long else html_format(' class="{}"', "visually-hidden")
+        hidden = "" if long else VISUALLY_HIDDEN
         target = html_format("<span{}>{} </span>", hidden, badge.target)
     return html_format(
         '<span class="sla sla-{}"{}>{}{}</span>',

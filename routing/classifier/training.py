@@ -610,24 +610,19 @@ def train_model(
         # Held-out probabilities as routing computes them: with each post's parts (a
         # sentence of an employee review that praises the culture reads as marketing: the
         # whole review's scores do not show it).
+        whole = [_calibrated(scores, calibration) for _, scores, _ in parts]
         routed = [
-            segs.with_parts(_calibrated(scores, calibration), calibration)
-            if segs is not None
-            else _calibrated(scores, calibration)
-            for _, scores, segs in parts
+            segs.with_parts(proba, calibration) if segs is not None else proba
+            for (_, _, segs), proba in zip(parts, whole, strict=True)
         ]
         # What the thresholds (and the held-out figures) judge.
-        judged = (
-            routed
-            if params.thresholds_on_parts
-            else [_calibrated(scores, calibration) for _, scores, _ in parts]
-        )
+        judged = routed if params.thresholds_on_parts else whole
         thresholds = choose_thresholds(
             np.vstack(judged), pooled_targets, target_precision, reliability
         )
         # Companions from the first part alone: sources held out (where there are groups),
         # the text the product meets.
-        held_out_proba = _calibrated(parts[0][1], calibration)
+        held_out_proba = whole[0]
         routed_proba = routed[0]
         companions = choose_companion_thresholds(routed_proba, real_targets, thresholds)
         for (name, _, _), proba in zip(parts, judged, strict=True):
