@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from routing.classification import classifier_activate, classifier_version_create
-from routing.classifier import read_labelled_csv, train_model
+from routing.classifier import TrainParams, read_labelled_csv, train_model
 from routing.classifier.curation import SOURCE_LABEL_NOISE, curated_weights
 from routing.classifier.embeddings import WordVectors
 from routing.classifier.normalize import normalize_text
@@ -55,6 +55,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Skip the sentiment head (it is trained when the files carry source_label).",
         )
+        parser.add_argument(
+            "--thresholds-on-parts",
+            action="store_true",
+            help="Choose the thresholds on held-out scores taken with each post's sentences, "
+            "as routing scores (TrainParams.thresholds_on_parts; off for the shipped model).",
+        )
         parser.add_argument("--seed", type=int, default=42)
 
     def handle(
@@ -69,6 +75,7 @@ class Command(BaseCommand):
         no_sentiment,
         multilingual_rows,
         save_held_out,
+        thresholds_on_parts,
         **options,
     ):
         if out and activate:
@@ -94,6 +101,7 @@ class Command(BaseCommand):
             sample_weight=curated_weights(sources, labels) if sources else None,
             word_vectors=vectors,
             label_noise=SOURCE_LABEL_NOISE if sources else None,
+            params=TrainParams(thresholds_on_parts=thresholds_on_parts),
         )
         self.stderr.write(
             f"trained in {time.perf_counter() - started:.1f} s; version {model.version}"
