@@ -121,8 +121,12 @@ def test_triage_size_and_age_per_day_from_a_constructed_history(manager, harriet
     triaged(source, d0 + 7.5 * H, left=d1 + 10 * H)  # A, routed from triage on d1
     triaged(source, d0 + 19 * H)  # B, still waiting
     triaged(source, d1 + 9 * H, left=d1 + 15 * H, left_kind="noise")  # C, gone the same day
-    # Routed from triage by a person just now, through the real service.
-    gone = triaged(source, timezone.now() - 2 * H, entered=timezone.now() - 2 * H)
+    # Routed from triage by a person just now, through the real service; it arrived
+    # earlier today (half-way since midnight, so the test holds at any hour: two hours
+    # back from 01:00 was yesterday, when it would have been waiting at d2's end).
+    today = midnight(0)
+    arrived = today + (timezone.now() - today) / 2
+    gone = triaged(source, arrived, entered=arrived)
     triage_route(item=gone, departments=[dept("support")], actor=manager)
     flt = window(days=4)
     rollups_refresh(start=flt.start, end=flt.end)
