@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,22 @@ class MemorySettings:
     threshold_z: float = 1.0
     # Never below this, whatever the labels say.
     threshold_floor: float = 0.3
+    # What the labelled posts' scores are judged on: "memory" = the scores routing will
+    # compare with, the model's moved by the memory, each labelled post's own label left
+    # out (CorrectionMemory.held_out_scores); "model" = the model's scores alone. Chosen
+    # on the training files (bench/memory_params.py): see docs/classifier.md.
+    threshold_scores: str = "memory"
+    # The leave-one-out scores are taken for the newest this many labelled posts (their
+    # neighbours come from the whole memory): bounded work at each label change. The
+    # organisation head is fitted on the same posts.
+    threshold_sample: int = 2_000
+    # The organisation head (OrganisationHead): its share of a department's score (0: off),
+    # the inverse L2 strength of its logistic regressions, and how many labelled posts,
+    # and positives and negatives of a department, it needs before it has a say.
+    head_weight: float = 0.85
+    head_c: float = 30.0
+    head_min_labelled: int = 30
+    head_min_class: int = 3
 
 
 CORRECTION_WEIGHT = 1.0
@@ -83,6 +100,8 @@ class MemoryEffect:
     neighbours: list[Neighbour] = field(default_factory=list)
     # department -> strength x agreement of the neighbours' votes, in -1..1
     votes: dict[str, float] = field(default_factory=dict)
+    # department -> the organisation head's probability, where it scored the department
+    head: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,9 +195,107 @@ def organisation_thresholds(
     return lowered
 
 
+# Log-odds of the model's probabilities are scaled to about the size of the key's entries.
+HEAD_LOGIT_SCALE = 0.3
+HEAD_FOLDS = 5
+
+
+class OrganisationHead:
+    """What this organisation's labels say beyond their nearest neighbours: one logistic
+    regression per department over a post's mean word vector (its memory key) and the
+    model's log-odds, fitted on the labelled posts at each memory refresh (milliseconds for
+    a few thousand posts). Neighbour votes follow near-duplicates; the head generalises
+    across the organisation's traffic ("here, tweets that only tag the brand are noise").
+    Its probability is blended into the department's score (settings.head_weight)."""
+
+    def __init__(
+        self, inputs: tuple[str, ...], labels: tuple[str, ...], coef: np.ndarray, bias: np.ndarray
+    ):
+        self.inputs = inputs  # the model's labels, in the order of the log-odds columns
+        self.labels = labels  # the departments the head scores
+        self.coef = coef  # (len(labels), key dims + len(inputs))
+        self.bias = bias
+
+    @staticmethod
+    def features(vectors: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(proba, dtype=np.float64), 1e-4, 1 - 1e-4)
+        return np.hstack(
+            [np.asarray(vectors, dtype=np.float64), HEAD_LOGIT_SCALE * np.log(p / (1 - p))]
+        )
+
+    def predict(self, vectors: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        """(n, len(labels)) probabilities; `proba` holds the model's, in `inputs` order."""
+        z = self.features(vectors, proba) @ self.coef.T + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def head_targets(decisions: list[dict[str, float]], label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows that say something about `label`, 1 where it is the post's department), as
+    organisation_thresholds reads them: put in it = 1; taken out of it, or put only
+    elsewhere = 0; a post only taken out of other departments says nothing about it."""
+    rows, y = [], []
+    for row, decided in enumerate(decisions):
+        value = decided.get(label)
+        if value is None and not any(v > 0 for v in decided.values()):
+            continue
+        rows.append(row)
+        y.append(1 if value is not None and value > 0 else 0)
+    return np.asarray(rows, dtype=np.int64), np.asarray(y, dtype=np.int64)
+
+
+def head_fit(
+    vectors: np.ndarray,
+    proba: np.ndarray,
+    inputs: tuple[str, ...],
+    decisions: list[dict[str, float]],
+    settings: MemorySettings,
+) -> tuple[OrganisationHead | None, np.ndarray]:
+    """The head fitted on labelled posts, and its cross-validated probabilities of those
+    same posts (HEAD_FOLDS folds: each scored by a head that did not see it; NaN where a
+    department has no head), for choosing thresholds on scores it did not train on."""
+    from sklearn.model_selection import KFold
+
+    n = len(decisions)
+    cross_val = np.full((n, len(inputs)), np.nan)
+    if settings.head_weight <= 0 or n < settings.head_min_labelled:
+        return None, cross_val
+    X = OrganisationHead.features(vectors, proba)
+    folds = KFold(HEAD_FOLDS, shuffle=True, random_state=0)
+    fitted, coefs, biases = [], [], []
+    for column, label in enumerate(inputs):
+        rows, y = head_targets(decisions, label)
+        positives = int(y.sum())
+        if min(positives, len(y) - positives) < settings.head_min_class:
+            continue
+
+        for train, test in folds.split(rows):
+            part = _logistic(X[rows[train]], y[train], settings.head_c)
+            cross_val[rows[test], column] = (
+                part.predict_proba(X[rows[test]])[:, 1] if part is not None else y[train].mean()
+            )
+        whole = _logistic(X[rows], y, settings.head_c)
+        fitted.append(label)
+        coefs.append(whole.coef_[0])
+        biases.append(whole.intercept_[0])
+    if not fitted:
+        return None, cross_val
+    head = OrganisationHead(inputs, tuple(fitted), np.vstack(coefs), np.asarray(biases))
+    return head, cross_val
+
+
+def _logistic(X: np.ndarray, y: np.ndarray, c: float):
+    """A fitted logistic regression, or None when `y` has one class only."""
+    from sklearn.linear_model import LogisticRegression
+
+    if len(set(y.tolist())) < 2:
+        return None
+    return LogisticRegression(C=c, max_iter=500).fit(X, y)
+
+
 class CorrectionMemory:
-    """Labelled posts as keys plus per-department signed weights, and the organisation
-    thresholds those labels support (`thresholds`: department -> lowered threshold)."""
+    """Labelled posts as keys plus per-department signed weights, the organisation head
+    fitted on them (`head`), and the organisation thresholds those labels support
+    (`thresholds`: department -> lowered threshold)."""
 
     def __init__(self, settings: MemorySettings | None = None) -> None:
         self.settings = settings or MemorySettings()
@@ -186,6 +303,7 @@ class CorrectionMemory:
         self.keys = Keys(np.zeros((0, 0), dtype=np.float32))
         self.labels: list[dict[str, float]] = []
         self.thresholds: dict[str, float] = {}
+        self.head: OrganisationHead | None = None
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -214,66 +332,137 @@ class CorrectionMemory:
         embedded,
         proba: list[dict[str, float]],
         thresholds: dict[str, float] | None = None,
+        exclude: np.ndarray | None = None,
+        use_head: bool = True,
     ) -> list[MemoryEffect]:
-        """Adjust each post's scores (label -> probability) by its labelled neighbours.
+        """Adjust each post's scores (label -> probability) by its labelled neighbours,
+        then blend in the organisation head's probabilities where it has one.
 
         With `thresholds` (what routing compares scores with), a decisive vote puts the
         score at the department's threshold at least (or just under it, for a decisive
-        "no"), so routing and evaluation need no second rule for the memory."""
+        "no"), so routing and evaluation need no second rule for the memory. `exclude`
+        (one memory row per post, or -1) leaves that labelled post out of its neighbours:
+        a labelled post scored as if its own label were not known yet."""
         effects = [MemoryEffect(dict(scores)) for scores in proba]
         if embedded is None or not len(self) or not len(proba):
             return effects
         cfg = self.settings
         keys = Keys(embedded) if isinstance(embedded, np.ndarray) else embedded
         similarity = self.similarity(keys)
+        if exclude is not None:
+            rows = np.flatnonzero(exclude >= 0)
+            similarity[rows, exclude[rows]] = -np.inf
         k = min(cfg.neighbours, similarity.shape[1])
         top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        for row, effect in enumerate(effects):
-            candidates = sorted(
-                ((float(similarity[row, j]), int(j)) for j in top[row]), reverse=True
+        head = self.head if use_head else None
+        if head is not None:
+            model_proba = np.array(
+                [[scores.get(label, 0.0) for label in head.inputs] for scores in proba]
             )
-            near = [(s, j) for s, j in candidates if s >= cfg.min_similarity]
-            if not near:
-                continue
-            votes: dict[str, float] = {}
-            total = 0.0
-            for s, j in near:
-                labels = self.labels[j]
-                weight = max(abs(v) for v in labels.values())
-                total += s * weight
-                picked = {d for d, v in labels.items() if v > 0}
-                for dept in set(labels) | set(effect.scores):
-                    value = labels.get(dept)
-                    if value is None:
-                        # Not picked although the person chose elsewhere: a weak "no".
-                        value = -weight * cfg.implicit_negative if picked else 0.0
-                    votes[dept] = votes.get(dept, 0.0) + s * value
-                effect.neighbours.append(Neighbour(self.item_ids[j], round(s, 4), labels))
-            best = near[0][0]
-            strength = cfg.max_strength * (best - cfg.min_similarity) / (1 - cfg.min_similarity)
-            for dept, vote in votes.items():
-                share = max(-1.0, min(1.0, vote / total))
-                p = effect.scores.get(dept, 0.0)
-                if share > 0:
-                    p += strength * share * (1.0 - p)
-                else:
-                    p *= 1.0 + strength * share
-                decided = strength * share
-                effect.votes[dept] = round(decided, 4)
-                if thresholds is not None and dept in thresholds:
-                    if decided >= cfg.decisive_vote:
-                        p = max(p, thresholds[dept])
-                    elif decided <= -cfg.decisive_vote:
-                        p = min(p, thresholds[dept] - 0.0001)
-                if dept in effect.scores or share > 0:
-                    effect.scores[dept] = round(p, 4)
+            head_proba = head.predict(keys.vectors, model_proba)
+        for row, effect in enumerate(effects):
+            decided = self._vote(effect, similarity[row], top[row])
+            if head is not None:
+                w = cfg.head_weight
+                for column, dept in enumerate(head.labels):
+                    p = effect.scores.get(dept, 0.0)
+                    effect.scores[dept] = (1.0 - w) * p + w * float(head_proba[row, column])
+                    effect.head[dept] = round(float(head_proba[row, column]), 4)
+            for dept, vote in decided.items():
+                if thresholds is None or dept not in thresholds or dept not in effect.scores:
+                    continue
+                if vote >= cfg.decisive_vote:
+                    effect.scores[dept] = max(effect.scores[dept], thresholds[dept])
+                elif vote <= -cfg.decisive_vote:
+                    effect.scores[dept] = min(effect.scores[dept], thresholds[dept] - 0.0001)
+            effect.scores = {dept: round(p, 4) for dept, p in effect.scores.items()}
         return effects
+
+    def _vote(self, effect: MemoryEffect, similarity: np.ndarray, top: np.ndarray) -> dict:
+        """Move one post's scores by its nearest labelled posts' votes (in place); returns
+        department -> strength x agreement (-1..1), for the decisive-vote rule."""
+        cfg = self.settings
+        candidates = sorted(((float(similarity[j]), int(j)) for j in top), reverse=True)
+        near = [(s, j) for s, j in candidates if s >= cfg.min_similarity]  # not -inf
+        if not near:
+            return {}
+        votes: dict[str, float] = {}
+        total = 0.0
+        for s, j in near:
+            labels = self.labels[j]
+            weight = max(abs(v) for v in labels.values())
+            total += s * weight
+            picked = {d for d, v in labels.items() if v > 0}
+            for dept in set(labels) | set(effect.scores):
+                value = labels.get(dept)
+                if value is None:
+                    # Not picked although the person chose elsewhere: a weak "no".
+                    value = -weight * cfg.implicit_negative if picked else 0.0
+                votes[dept] = votes.get(dept, 0.0) + s * value
+            effect.neighbours.append(Neighbour(self.item_ids[j], round(s, 4), labels))
+        best = near[0][0]
+        strength = cfg.max_strength * (best - cfg.min_similarity) / (1 - cfg.min_similarity)
+        decided = {}
+        for dept, vote in votes.items():
+            share = max(-1.0, min(1.0, vote / total))
+            p = effect.scores.get(dept, 0.0)
+            if share > 0:
+                p += strength * share * (1.0 - p)
+            else:
+                p *= 1.0 + strength * share
+            decided[dept] = strength * share
+            effect.votes[dept] = round(strength * share, 4)
+            if dept in effect.scores or share > 0:
+                effect.scores[dept] = p
+        return decided
+
+    def held_out_scores(
+        self,
+        labels: tuple[str, ...],
+        proba: np.ndarray,
+        rows,
+        head_cross_val: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The scores routing would have compared with for the labelled posts `rows`
+        (memory rows) had each one's own label not been known: the model's probabilities
+        `proba` (one row per entry of `rows`, in `labels` order) moved by the other
+        labelled posts, and blended with `head_cross_val` (the organisation head's
+        cross-validated probabilities of the same posts; NaN where it has none). Decisive
+        votes are not applied: they route on their own, whatever the threshold."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.array(proba, dtype=np.float64, copy=True)
+        for start in range(0, len(rows), 250):  # bounded similarity blocks
+            chunk = rows[start : start + 250]
+            scores = [
+                dict(zip(labels, map(float, out[start + n]), strict=True))
+                for n in range(len(chunk))
+            ]
+            effects = self.apply(self.keys.rows(chunk), scores, exclude=chunk, use_head=False)
+            for n, effect in enumerate(effects):
+                out[start + n] = [effect.scores.get(label, 0.0) for label in labels]
+        if head_cross_val is not None:
+            w = self.settings.head_weight
+            known = ~np.isnan(head_cross_val)
+            out[known] = (1.0 - w) * out[known] + w * head_cross_val[known]
+        return out
 
 
 # -- the process-wide memory, kept in step with the RoutingLabel table ----------------------
 
 _lock = threading.Lock()
-_state: dict = {"memory": None, "model_version": None, "seen": None, "keys": {}}
+_state: dict = {
+    "memory": None,
+    "model_version": None,
+    "seen": None,
+    "keys": {},
+    "fitted_at": None,
+}
+
+# The organisation head and thresholds take ~0.3 s to fit on 300 labelled posts and a few
+# seconds on thousands; while staff keep labelling, a process refits them at most this
+# often (neighbour votes follow every new label at once). Fewer labels than before (an
+# erasure) always refits.
+REFIT_SECONDS = 30.0
 
 
 def _label_marker() -> tuple:
@@ -300,15 +489,35 @@ def memory_for(classifier) -> CorrectionMemory:
             return current
         if _state["model_version"] != classifier.version:
             _state["keys"] = {}
-        memory = memory_build(classifier.model, cache=_state["keys"])
+            current = None
+        fitted_at = _state["fitted_at"]
+        recent = (
+            current is not None
+            and fitted_at is not None
+            and time.monotonic() - fitted_at < REFIT_SECONDS
+            and _state["seen"] is not None
+            and marker[0] >= _state["seen"][0]
+        )
+        memory = memory_build(
+            classifier.model, cache=_state["keys"], previous=current if recent else None
+        )
+        if not recent:
+            _state["fitted_at"] = time.monotonic()
         _state.update(memory=memory, model_version=classifier.version, seen=marker)
         logger.info("correction memory: %s labelled posts", len(memory))
         return memory
 
 
+def memory_refit() -> None:
+    """Refit the organisation head and thresholds at the next refresh, however recent the
+    last fit (the demo's replay of history, and the simulation, move days in seconds)."""
+    with _lock:
+        _state["fitted_at"] = None
+
+
 def memory_reset() -> None:
     with _lock:
-        _state.update(memory=None, model_version=None, seen=None, keys={})
+        _state.update(memory=None, model_version=None, seen=None, keys={}, fitted_at=None)
 
 
 def labelled_posts(limit: int) -> tuple[list[int], list[dict[str, float]]]:
@@ -331,10 +540,14 @@ def labelled_posts(limit: int) -> tuple[list[int], list[dict[str, float]]]:
 
 
 def memory_build(
-    model, settings: MemorySettings | None = None, cache: dict[int, Keys] | None = None
+    model,
+    settings: MemorySettings | None = None,
+    cache: dict[int, Keys] | None = None,
+    previous: CorrectionMemory | None = None,
 ) -> CorrectionMemory:
     """A memory of the newest labelled posts; `cache` (item id -> keys, for this model)
-    spares reading and re-embedding posts already seen, so a new label costs one post."""
+    spares reading and re-embedding posts already seen, so a new label costs one post.
+    With `previous`, its organisation head and thresholds are kept instead of refitted."""
     from feedback.models import FeedbackItem
 
     memory = CorrectionMemory(settings)
@@ -356,11 +569,35 @@ def memory_build(
     for stale in set(cache) - set(ids):  # fell out of the memory, or erased
         del cache[stale]
     memory.replace(ids, Keys.stack([cache[i][0] for i in ids]), labels)
-    memory.thresholds = organisation_thresholds(
-        model.labels,
-        np.vstack([cache[i][1] for i in ids]),
-        labels,
-        model.thresholds,
-        memory.settings,
+    if previous is not None:
+        memory.head, memory.thresholds = previous.head, dict(previous.thresholds)
+        return memory
+    memory_fit(
+        memory, model.labels, np.vstack([cache[i][1] for i in memory.item_ids]), model.thresholds
     )
     return memory
+
+
+def memory_fit(
+    memory: CorrectionMemory,
+    labels: tuple[str, ...],
+    proba: np.ndarray,
+    base: dict[str, float],
+) -> dict[str, float]:
+    """Fit a filled memory's organisation head and thresholds on its newest
+    `threshold_sample` labelled posts; `proba` holds the model's own probabilities of all
+    its labelled posts (memory order, `labels` columns). The thresholds are judged on what
+    routing will compare with (settings.threshold_scores): each labelled post moved by the
+    others' votes and blended with a head that did not train on it. Returns the
+    thresholds (also set on the memory, as the head is)."""
+    cfg = memory.settings
+    rows = np.arange(max(0, len(memory) - cfg.threshold_sample), len(memory))
+    decisions = [memory.labels[r] for r in rows]
+    scores = proba[rows]
+    memory.head = None
+    if cfg.threshold_scores == "memory":
+        head, cross_val = head_fit(memory.keys.vectors[rows], scores, labels, decisions, cfg)
+        scores = memory.held_out_scores(labels, scores, rows, cross_val)
+        memory.head = head
+    memory.thresholds = organisation_thresholds(labels, scores, decisions, base, cfg)
+    return memory.thresholds

@@ -305,6 +305,10 @@ def _explain(
         ][:3]
         if similar:
             explanation["similar"] = similar
+        if slug in effects[row].head:
+            # The organisation head (memory.OrganisationHead): what this team's labels
+            # taught about posts like it, blended into the score.
+            explanation["organisation_head"] = effects[row].head[slug]
         decision.targets[slug] = (routed_by, rule, score, explanation)
 
 

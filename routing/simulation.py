@@ -26,7 +26,7 @@ from feedback.models import FeedbackItem, Source
 from feedback.services import feedback_ingest
 from routing.classification import classifier_active
 from routing.classifier.evaluation import evaluate_proba
-from routing.memory import memory_for, memory_reset
+from routing.memory import memory_for, memory_refit, memory_reset
 from routing.services import batch_score, companions_for, items_route, thresholds_for
 
 NOISE = "noise"
@@ -170,6 +170,7 @@ def simulate_corrections(
                     continue
                 action = decide_as_staff(items[outcome.item_id], labels[i], user, departments)
                 actions[action] = actions.get(action, 0) + 1
+            memory_refit()  # what the labels support, not the fit of a moment ago
             after = score_with_memory(eval_texts, eval_truth)
             result = SimulationResult(before, after, len(ids), len(rest), actions)
             raise _Rollback

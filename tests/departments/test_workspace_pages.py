@@ -313,6 +313,27 @@ def test_words_that_pushed_it_leave_out_function_words_and_punctuation(alice_cli
     assert case.explanation["terms"] == terms  # stored as the model gave them
 
 
+@pytest.mark.parametrize(
+    ("explanation", "said"),
+    [
+        ({"terms": []}, None),
+        ({"terms": [], "organisation_head": 0.91}, "weighed with what your team's decisions"),
+        (
+            {"terms": [], "organisation_head": 0.91, "similar": [{"item": 1}, {"item": 2}]},
+            "like 2 posts your team labelled",
+        ),
+    ],
+)
+def test_the_why_line_says_when_the_teams_labels_had_a_say(alice_client, explanation, said):
+    case = make_case("support", explanation=explanation)
+    html = alice_client.get(f"/items/{case.item_id}/").content.decode()
+    why = html.split('<p class="why">')[1].split("</p>")[0]
+    if said is None:
+        assert "your team" not in why
+    else:
+        assert said in why
+
+
 def test_pages_link_a_favicon(client):
     html = client.get("/login/").content.decode()
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in html

@@ -1,5 +1,7 @@
 """The correction memory: staff decisions become labels that move the next similar post."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from feedback.models import FeedbackItem
 from routing.memory import (
     CorrectionMemory,
     MemorySettings,
+    memory_fit,
     memory_reset,
     organisation_thresholds,
 )
@@ -86,6 +89,57 @@ def test_too_few_labels_move_nothing_and_undecided_posts_do_not_count():
     assert _band([0.8] * 9, [{"support": 1.0}] * 9) == {}
     # Labels about another department only, with no positive decision: no evidence.
     assert _band([0.8] * 30, [{"product": -1.0}] * 30) == {}
+
+
+def test_a_labelled_post_is_scored_without_its_own_label():
+    # Two near-duplicates labelled support and a third post labelled product far away.
+    memory = CorrectionMemory(SETTINGS)
+    keys = np.vstack([_unit(1, 0, 0), _unit(1, 0.02, 0), _unit(0, 1, 0)])
+    memory.replace([1, 2, 3], keys, [{"support": 1.0}, {"support": 1.0}, {"product": 1.0}])
+    proba = np.array([[0.1, 0.4, 0.1], [0.1, 0.4, 0.1], [0.1, 0.4, 0.1]])
+    held_out = memory.held_out_scores(LABELS, proba, [0, 1, 2])
+    # The first two lift each other; the third has no neighbour but itself: unchanged.
+    assert held_out[0, 1] > 0.4 and held_out[1, 1] > 0.4
+    np.testing.assert_allclose(held_out[2], proba[2], atol=1e-4)
+    # Its own label would have moved it: the leave-one-out is what keeps it still.
+    [own] = memory.apply(keys[2:], [dict(zip(LABELS, proba[2], strict=True))])
+    assert own.scores["product"] > 0.5
+
+
+def _memory_of(support_scores, decisions, settings):
+    """A memory of posts whose keys are all alike (each is every other's neighbour)."""
+    memory = CorrectionMemory(settings)
+    n = len(support_scores)
+    keys = np.vstack([_unit(1, 0.001 * i, 0) for i in range(n)])
+    memory.replace(list(range(n)), keys, decisions)
+    return memory, np.array([[0.1, s, 0.1] for s in support_scores])
+
+
+def test_organisation_thresholds_can_be_judged_on_the_memorys_scores():
+    # Twenty support posts scored 0.45 by the model, and ten posts staff put in product
+    # scored 0.46 for support: on the model's scores support's band is wrong a third of
+    # the time; with their neighbours' votes the product posts fall out of the band.
+    scores = [0.45] * 20 + [0.46] * 10
+    decisions = [{"support": 1.0}] * 20 + [{"product": 1.0}] * 10
+    # (The organisation head is off: this is about the neighbour votes alone.)
+    by_model = replace(
+        SETTINGS, threshold_scores="model", min_similarity=0.5, max_strength=0.3, head_weight=0.0
+    )
+    memory, proba = _memory_of(scores, decisions, by_model)
+    assert "support" not in memory_fit(memory, LABELS, proba, BASE)
+    by_memory = replace(by_model, threshold_scores="memory")
+    memory, proba = _memory_of(scores, decisions, by_memory)
+    assert memory_fit(memory, LABELS, proba, BASE)["support"] < 0.9
+
+
+def test_organisation_thresholds_read_the_newest_labelled_posts_only():
+    scores = [0.6] * 30
+    decisions = [{"support": 1.0}] * 30
+    settings = replace(SETTINGS, threshold_scores="model", threshold_sample=9)
+    memory, proba = _memory_of(scores, decisions, settings)
+    assert memory_fit(memory, LABELS, proba, BASE) == {}  # 9 < 10 labelled
+    memory.settings = replace(settings, threshold_sample=10)
+    assert memory_fit(memory, LABELS, proba, BASE) == {"support": 0.6}
 
 
 @pytest.mark.django_db
@@ -187,4 +241,89 @@ def test_a_correction_changes_the_next_similar_posts_route(alice):
     assert case.department == marketing
     assert case.explanation["similar"][0]["item"] == first.pk
     assert unrelated.state == FeedbackItem.State.TRIAGE
+    memory_reset()
+
+
+# -- the organisation head ---------------------------------------------------------------
+
+
+def _clusters(n_each, spread, seed=0):
+    """Posts around two directions of a 3-d key space: support around x, product around y."""
+    rng = np.random.default_rng(seed)
+    keys, decisions = [], []
+    for axis, dept in ((0, "support"), (1, "product")):
+        for _ in range(n_each):
+            v = np.zeros(3)
+            v[axis] = 1.0
+            v += rng.normal(scale=spread, size=3)
+            keys.append(v / np.linalg.norm(v))
+            decisions.append({dept: 1.0})
+    return np.asarray(keys, dtype=np.float32), decisions
+
+
+def test_the_head_learns_what_the_teams_labels_mean_beyond_near_duplicates():
+    keys, decisions = _clusters(20, 0.3)
+    # Neighbour votes only for near-duplicates here, so what moves the score is the head.
+    settings = replace(SETTINGS, min_similarity=0.999)
+    memory = CorrectionMemory(settings)
+    memory.replace(list(range(len(keys))), keys, decisions)
+    flat = np.full((len(keys), 3), 0.3)  # the model cannot tell them apart
+    memory_fit(memory, LABELS, flat, BASE)
+    assert memory.head is not None and set(memory.head.labels) == {"support", "product"}
+    new = np.vstack([_unit(1, 0.2, 0.1), _unit(0.1, 1, 0.2)])
+    scores = [dict(zip(LABELS, (0.3, 0.3, 0.3), strict=True))] * 2
+    towards_support, towards_product = memory.apply(new, scores)
+    assert not towards_support.neighbours  # no near-duplicate: the head alone
+    assert towards_support.scores["support"] > 0.6 > towards_support.scores["product"]
+    assert towards_product.scores["product"] > 0.6 > towards_product.scores["support"]
+    assert towards_support.head["support"] > 0.8
+    # Off (head_weight 0), the same labels leave the scores where the model put them.
+    off = CorrectionMemory(replace(settings, head_weight=0.0))
+    off.replace(list(range(len(keys))), keys, decisions)
+    memory_fit(off, LABELS, flat, BASE)
+    assert off.head is None
+    assert off.apply(new, scores)[0].scores == scores[0]
+
+
+def test_the_head_waits_for_enough_labels_and_skips_departments_without_both_kinds():
+    keys, decisions = _clusters(10, 0.3)
+    few = CorrectionMemory(replace(SETTINGS, head_min_labelled=30))
+    few.replace(list(range(20)), keys, decisions)
+    memory_fit(few, LABELS, np.full((20, 3), 0.3), BASE)
+    assert few.head is None  # 20 labelled posts < 30
+    enough = CorrectionMemory(replace(SETTINGS, head_min_labelled=20))
+    enough.replace(list(range(20)), keys, decisions)
+    memory_fit(enough, LABELS, np.full((20, 3), 0.3), BASE)
+    # Noise has no labelled post at all: no head for it, whatever the others have.
+    assert enough.head is not None and "noise" not in enough.head.labels
+
+
+@pytest.mark.django_db
+def test_the_head_and_thresholds_are_refitted_at_most_every_few_seconds(alice, monkeypatch):
+    from routing import memory as memory_module
+    from routing.classification import classifier_active
+
+    fits = []
+    real = memory_module.memory_fit
+    monkeypatch.setattr(
+        memory_module, "memory_fit", lambda *a, **k: fits.append(1) or real(*a, **k)
+    )
+    memory_reset()
+    support = Department.objects.get(slug="support")
+    classifier = classifier_active()
+
+    def label_one(body):
+        item = FeedbackItemFactory(body=body, state=FeedbackItem.State.TRIAGE)
+        case_services.triage_route(item=item, departments=[support], actor=alice)
+
+    label_one("my parcel never arrived")
+    memory_module.memory_for(classifier)
+    label_one("where is my order")
+    memory_module.memory_for(classifier)  # a new label: votes at once, the fit is recent
+    assert len(fits) == 1
+    assert len(memory_module.memory_for(classifier)) == 2
+    memory_module.memory_refit()
+    label_one("the courier lost my package")
+    memory_module.memory_for(classifier)
+    assert len(fits) == 2
     memory_reset()

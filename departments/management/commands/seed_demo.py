@@ -41,6 +41,7 @@ from departments.signals_detect import spikes_history, themes_refresh
 from feedback.models import ApiKey, FeedbackItem, Source
 from feedback.services import apikey_create, apikey_revoke, feedback_ingest
 from routing.classification import classifier_active
+from routing.memory import memory_refit
 from routing.services import items_route
 from webhooks.services import webhooks_suppressed
 
@@ -327,6 +328,7 @@ class Command(BaseCommand):
             # the last moments of a demo, which a fresh database replays).
             cursor.execute("SET synchronous_commit TO off")
         for window in windows.values():
+            memory_refit()  # days pass between windows: the last window's labels count
             with transaction.atomic():
                 tick = time.perf_counter()
                 for start in range(0, len(window), size):
