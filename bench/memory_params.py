@@ -8,7 +8,16 @@ corrections in the memory, the rest are scored before and after. Each setting of
 grid is averaged over many such organisations; the one printed first is the setting with
 the best macro-F1 among those that do not lower auto-route precision (ties: coverage).
 
-    .venv/bin/python bench/memory_params.py [--cache bench/out/memory_oof.npz]
+A second table (`--thresholds`, or alone with `--thresholds-only`) compares the
+organisation thresholds (memory.organisation_thresholds) at the shipped memory settings,
+without the organisation head: judged on the model's own scores of the labelled posts, or
+on the scores routing compares with (the memory's, each labelled post left out), for
+several Wilson z and minimum counts. The one printed first has the highest coverage
+among those whose precision is not below the memory alone. A third compares the
+organisation head's share of the score and its regularisation (memory.OrganisationHead).
+
+    .venv/bin/python bench/memory_params.py [--cache bench/out/memory_oof.npz] \
+        [--thresholds | --thresholds-only]
 
 Pure Python (no database); the first run trains the model (~10 minutes) and caches the
 held-out probabilities and text vectors.
@@ -22,6 +31,7 @@ import pathlib
 import random
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -37,7 +47,13 @@ from routing.classifier import (  # noqa: E402
 from routing.classifier.curation import curated_weights  # noqa: E402
 from routing.classifier.embeddings import WordVectors  # noqa: E402
 from routing.classifier.evaluation import evaluate_proba  # noqa: E402
-from routing.memory import CorrectionMemory, Keys, MemorySettings, keys_of  # noqa: E402
+from routing.memory import (  # noqa: E402
+    CorrectionMemory,
+    Keys,
+    MemorySettings,
+    keys_of,
+    memory_fit,
+)
 
 DATA = ROOT.parent / "shared" / "datasets"
 FILES = ("train_provenance.csv", "train_extra_provenance.csv")
@@ -97,7 +113,19 @@ def organisations(sources: list[str], n: int, seed: int) -> list[np.ndarray]:
     return orgs
 
 
-def simulate(org, labels, proba, vectors, thresholds, settings, seed, corrections=300):
+def simulate(
+    org,
+    labels,
+    proba,
+    vectors,
+    thresholds,
+    settings,
+    seed,
+    corrections=300,
+    organisation=False,
+):
+    """(before, after) evaluation dicts of one organisation; with `organisation`, the
+    thresholds after are lowered by its labels as memory_build does."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(org)
     taken, rest = order[:corrections], order[corrections:]
@@ -106,18 +134,133 @@ def simulate(org, labels, proba, vectors, thresholds, settings, seed, correction
     for i in taken:
         truth = labels[i]
         top = LABELS[int(np.argmax(proba[i]))]
-        entry = {truth: 1.0}
+        # As routing.labels writes them: agreeing with the model's first label is a
+        # confirmation (0.5), anything else a correction (1.0).
+        entry = {truth: 0.5 if top == truth else 1.0}
         if top != truth and proba[i].max() >= thresholds[top]:
             entry[top] = -1.0  # routed wrong: rerouted away
         memory_labels.append(entry)
     memory.replace([int(i) for i in taken], vectors.rows(taken), memory_labels)
+    after_thresholds = dict(thresholds)
+    if organisation:
+        lowered = memory_fit(memory, LABELS, proba[taken], thresholds)
+        for label, value in lowered.items():
+            after_thresholds[label] = min(after_thresholds[label], value)
     scores = [dict(zip(LABELS, map(float, proba[i]), strict=True)) for i in rest]
-    effects = memory.apply(vectors.rows(rest), scores, thresholds)
+    effects = memory.apply(vectors.rows(rest), scores, after_thresholds)
     after = np.array([[e.scores.get(k, 0.0) for k in LABELS] for e in effects])
     truth = [labels[i] for i in rest]
     return (
         evaluate_proba(proba[rest], truth, LABELS, thresholds),
-        evaluate_proba(after, truth, LABELS, thresholds),
+        evaluate_proba(after, truth, LABELS, after_thresholds),
+    )
+
+
+METRICS = ("macro_f1", "auto_route_precision", "coverage")
+
+
+def averaged(orgs, labels, proba, vectors, thresholds, settings, organisation=False):
+    data = (labels, proba, vectors, thresholds, settings)
+    results = [
+        simulate(org, *data, seed=n, organisation=organisation) for n, org in enumerate(orgs)
+    ]
+    before = {m: float(np.mean([b[m] for b, _ in results])) for m in METRICS}
+    after = {m: float(np.mean([a[m] for _, a in results])) for m in METRICS}
+    return before, after
+
+
+def threshold_study(orgs, labels, proba, vectors, thresholds) -> None:
+    """Organisation thresholds at the shipped memory settings."""
+    data = (labels, proba, vectors, thresholds)
+    shipped = replace(MemorySettings(), head_weight=0.0)  # the head: head_study
+    before, alone = averaged(orgs, *data, shipped)
+    variants = [
+        replace(shipped, threshold_scores=scores, threshold_z=z, threshold_min_labelled=least)
+        for scores, z, least in itertools.product(
+            ("model", "memory"), (0.5, 1.0, 1.5, 2.0), (5, 10, 20)
+        )
+    ]
+    _study(
+        orgs,
+        data,
+        variants,
+        alone,
+        f"organisation thresholds, {len(orgs)} organisations, 300 corrections each: before "
+        f"{_figures(before)}; memory alone (shipped thresholds) {_figures(alone)}",
+        rank=lambda after: after["coverage"],
+        columns=(("scores", 8, "threshold_scores"), ("z", 5, "threshold_z")),
+        extra=("min", 5, "threshold_min_labelled"),
+        below="the memory alone",
+    )
+
+
+def head_study(orgs, labels, proba, vectors, thresholds) -> None:
+    """The organisation head at the shipped memory and threshold settings: its share of
+    the score and its regularisation. First printed: the best macro-F1 among settings
+    whose precision is not below the memory without a head (ties: coverage)."""
+    data = (labels, proba, vectors, thresholds)
+    shipped = MemorySettings()
+    _, without = averaged(orgs, *data, replace(shipped, head_weight=0.0), True)
+    variants = [
+        replace(shipped, head_weight=weight, head_c=c)
+        for weight, c in itertools.product((0.5, 0.7, 0.85), (10.0, 30.0, 100.0, 300.0))
+    ]
+    _study(
+        orgs,
+        data,
+        variants,
+        without,
+        f"organisation head, {len(orgs)} organisations, 300 corrections each: without it "
+        f"(organisation thresholds on the memory's scores) {_figures(without)}",
+        rank=lambda after: (after["macro_f1"], after["coverage"]),
+        columns=(("weight", 8, "head_weight"),),
+        extra=("C", 7, "head_c"),
+        below="without the head",
+    )
+
+
+def _study(orgs, data, variants, reference, title, **table) -> None:
+    """Average each variant of the settings over the organisations (with organisation
+    thresholds) and print the table."""
+    rows = [(settings, averaged(orgs, *data, settings, True)[1]) for settings in variants]
+    print("\n" + title)
+    _ranked(rows, reference, **table)
+
+
+def _ranked(rows, reference, *, rank, columns, extra, below) -> None:
+    """Print (settings, figures) rows: those whose precision is not below `reference`
+    first, each group best first by `rank`; `columns` name the settings shown."""
+    floor = reference["auto_route_precision"]
+    ok = sorted(
+        (r for r in rows if r[1]["auto_route_precision"] >= floor),
+        key=lambda r: rank(r[1]),
+        reverse=True,
+    )
+    rest = sorted(
+        (r for r in rows if r[1]["auto_route_precision"] < floor),
+        key=lambda r: rank(r[1]),
+        reverse=True,
+    )
+    shown = (*columns, extra)
+    print(
+        "".join(f"{name:>{width}}" for name, width, _ in shown) + f"{'F1':>7}{'prec':>7}{'cov':>7}"
+    )
+    for entry in [*ok, None, *rest]:
+        if entry is None:
+            print(f"  -- below: precision lower than {below} --")
+            continue
+        settings, after = entry
+        print(
+            "".join(f"{getattr(settings, field)!s:>{width}}" for _, width, field in shown)
+            + f"{after['macro_f1']:>7.3f}{after['auto_route_precision']:>7.3f}"
+            f"{after['coverage']:>7.3f}"
+        )
+
+
+def _figures(row: dict) -> str:
+    return (
+        f"F1 {row['macro_f1']:.3f}, precision {row['auto_route_precision']:.3f}, "
+        f"coverage {row['coverage']:.3f}"
     )
 
 
@@ -125,9 +268,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", default=str(ROOT / "bench" / "out" / "memory_oof.npz"))
     parser.add_argument("--organisations", type=int, default=24)
+    parser.add_argument("--thresholds", action="store_true", help="Add the threshold study.")
+    parser.add_argument("--thresholds-only", action="store_true", help="Only that study.")
     args = parser.parse_args()
     labels, sources, proba, vectors, thresholds = load_or_train(pathlib.Path(args.cache))
     orgs = organisations(sources, args.organisations, seed=7)
+    if args.thresholds_only:
+        threshold_study(orgs, labels, proba, vectors, thresholds)
+        head_study(orgs, labels, proba, vectors, thresholds)
+        return 0
     grid = list(
         itertools.product(
             (0.1, 0.2, 0.3, 0.4, 0.6, 0.8),  # min_similarity
@@ -184,6 +333,9 @@ def main() -> int:
             f"{after['macro_f1']:>7.3f}"
             f"{after['auto_route_precision']:>7.3f}{after['coverage']:>7.3f}"
         )
+    if args.thresholds:
+        threshold_study(orgs, labels, proba, vectors, thresholds)
+        head_study(orgs, labels, proba, vectors, thresholds)
     return 0
 
 
