@@ -14,7 +14,8 @@ without the organisation head: judged on the model's own scores of the labelled 
 on the scores routing compares with (the memory's, each labelled post left out), for
 several Wilson z and minimum counts. The one printed first has the highest coverage
 among those whose precision is not below the memory alone. A third compares the
-organisation head's share of the score and its regularisation (memory.OrganisationHead).
+organisation head's share of the score and its regularisation (memory.OrganisationHead),
+a fourth, with the head, how the thresholds' precision is counted and the Wilson z.
 
     .venv/bin/python bench/memory_params.py [--cache bench/out/memory_oof.npz] \
         [--thresholds | --thresholds-only]
@@ -47,6 +48,7 @@ from routing.classifier import (  # noqa: E402
 from routing.classifier.curation import curated_weights  # noqa: E402
 from routing.classifier.embeddings import WordVectors  # noqa: E402
 from routing.classifier.evaluation import evaluate_proba  # noqa: E402
+from routing.classifier.training import TARGET_PRECISION  # noqa: E402
 from routing.memory import (  # noqa: E402
     CorrectionMemory,
     Keys,
@@ -172,7 +174,8 @@ def averaged(orgs, labels, proba, vectors, thresholds, settings, organisation=Fa
 def threshold_study(orgs, labels, proba, vectors, thresholds) -> None:
     """Organisation thresholds at the shipped memory settings."""
     data = (labels, proba, vectors, thresholds)
-    shipped = replace(MemorySettings(), head_weight=0.0)  # the head: head_study
+    # As this study was run (2026-12-02): precision counted over the band, no head.
+    shipped = replace(MemorySettings(), head_weight=0.0, threshold_band="band")
     before, alone = averaged(orgs, *data, shipped)
     variants = [
         replace(shipped, threshold_scores=scores, threshold_z=z, threshold_min_labelled=least)
@@ -199,7 +202,8 @@ def head_study(orgs, labels, proba, vectors, thresholds) -> None:
     the score and its regularisation. First printed: the best macro-F1 among settings
     whose precision is not below the memory without a head (ties: coverage)."""
     data = (labels, proba, vectors, thresholds)
-    shipped = MemorySettings()
+    # As this study was run: thresholds counted over the band, z 1 (counting_study next).
+    shipped = replace(MemorySettings(), threshold_band="band", threshold_z=1.0)
     _, without = averaged(orgs, *data, replace(shipped, head_weight=0.0), True)
     variants = [
         replace(shipped, head_weight=weight, head_c=c)
@@ -216,6 +220,28 @@ def head_study(orgs, labels, proba, vectors, thresholds) -> None:
         columns=(("weight", 8, "head_weight"),),
         extra=("C", 7, "head_c"),
         below="without the head",
+    )
+
+
+def counting_study(orgs, labels, proba, vectors, thresholds) -> None:
+    """With the head: which labelled posts the thresholds' precision counts (the band below
+    the shipped threshold, or all at or above the new one) and the Wilson z. First
+    printed: the highest coverage whose precision stays at the 0.90 target."""
+    data = (labels, proba, vectors, thresholds)
+    variants = [
+        replace(MemorySettings(), threshold_band=band, threshold_z=z)
+        for band, z in itertools.product(("band", "all"), (1.0, 0.5))
+    ]
+    _study(
+        orgs,
+        data,
+        variants,
+        {"auto_route_precision": TARGET_PRECISION},
+        f"organisation thresholds with the head, {len(orgs)} organisations, 300 corrections",
+        rank=lambda after: after["coverage"],
+        columns=(("counted", 8, "threshold_band"),),
+        extra=("z", 5, "threshold_z"),
+        below=f"the {TARGET_PRECISION:.2f} target",
     )
 
 
@@ -276,6 +302,7 @@ def main() -> int:
     if args.thresholds_only:
         threshold_study(orgs, labels, proba, vectors, thresholds)
         head_study(orgs, labels, proba, vectors, thresholds)
+        counting_study(orgs, labels, proba, vectors, thresholds)
         return 0
     grid = list(
         itertools.product(
@@ -336,6 +363,7 @@ def main() -> int:
     if args.thresholds:
         threshold_study(orgs, labels, proba, vectors, thresholds)
         head_study(orgs, labels, proba, vectors, thresholds)
+        counting_study(orgs, labels, proba, vectors, thresholds)
     return 0
 
 

@@ -55,7 +55,7 @@ class MemorySettings:
     # judged by the Wilson lower bound at `threshold_z` standard errors.
     target_precision: float = TARGET_PRECISION  # the shipped thresholds' own target
     threshold_min_labelled: int = 10
-    threshold_z: float = 1.0
+    threshold_z: float = 0.5
     # Never below this, whatever the labels say.
     threshold_floor: float = 0.3
     # What the labelled posts' scores are judged on: "memory" = the scores routing will
@@ -63,6 +63,10 @@ class MemorySettings:
     # out (CorrectionMemory.held_out_scores); "model" = the model's scores alone. Chosen
     # on the training files (bench/memory_params.py): see docs/classifier.md.
     threshold_scores: str = "memory"
+    # Which labelled posts the precision is counted over: "band" = those between the new
+    # threshold and the shipped one; "all" = every one at or above the new threshold (what
+    # the department would receive, as training.choose_thresholds counts).
+    threshold_band: str = "all"
     # The leave-one-out scores are taken for the newest this many labelled posts (their
     # neighbours come from the whole memory): bounded work at each label change. The
     # organisation head is fitted on the same posts.
@@ -167,6 +171,7 @@ def organisation_thresholds(
     lowered: dict[str, float] = {}
     if not len(decisions):
         return lowered
+    whole = settings.threshold_band == "all"
     for column, label in enumerate(labels):
         limit = base.get(label)
         if limit is None:
@@ -177,18 +182,23 @@ def organisation_thresholds(
             if value is None and not any(v > 0 for v in decided.values()):
                 continue  # no decision about this department
             score = float(proba[row, column])
-            if settings.threshold_floor <= score < limit:
+            if score >= settings.threshold_floor and (score < limit or whole):
                 scores.append(score)
                 right.append(1.0 if value is not None and value > 0 else 0.0)
-        if len(scores) < settings.threshold_min_labelled:
-            continue
         order = np.argsort(-np.asarray(scores), kind="stable")
         ranked = np.asarray(scores)[order]
+        below = ranked < limit
+        if int(below.sum()) < settings.threshold_min_labelled:
+            continue
         hits = np.cumsum(np.asarray(right)[order])
         n = np.arange(1, len(ranked) + 1)
         bound = wilson_lower(hits, n, settings.threshold_z)
+        # Counted from the shipped threshold down (the band), or with the posts above it.
+        newly = np.cumsum(below)
         ok = np.flatnonzero(
-            (bound >= settings.target_precision) & (n >= settings.threshold_min_labelled)
+            below
+            & (bound >= settings.target_precision)
+            & (newly >= settings.threshold_min_labelled)
         )
         if len(ok):
             lowered[label] = round(float(ranked[ok[-1]]), 4)

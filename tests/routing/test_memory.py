@@ -85,6 +85,25 @@ def test_a_band_that_is_often_wrong_keeps_the_shipped_threshold():
     assert "support" not in _band(scores, decisions)
 
 
+def test_precision_can_count_the_posts_above_the_shipped_threshold_too():
+    # Forty posts over support's 0.9 that staff kept in support, then a band of ten below
+    # it of which the top two were put elsewhere: 8 in 10 alone, 48 in 50 with those above.
+    scores = [0.95] * 40 + list(np.linspace(0.8, 0.61, 10))
+    decisions = [{"support": 1.0}] * 40 + [{"product": 1.0}] * 2 + [{"support": 1.0}] * 8
+    proba = np.array([[0.1, s, 0.1] for s in scores])
+
+    def lowered(band, above="support"):
+        settings = MemorySettings(threshold_band=band, threshold_z=0.5)
+        decided = [{above: 1.0}] * 40 + decisions[40:]
+        return organisation_thresholds(LABELS, proba, decided, BASE, settings)
+
+    assert "support" not in lowered("band")
+    assert lowered("all")["support"] == pytest.approx(0.61, abs=1e-4)
+    # Those above were wrong as often as not: what the department receives would not
+    # reach the target, so nothing comes down.
+    assert "support" not in lowered("all", above="product")
+
+
 def test_too_few_labels_move_nothing_and_undecided_posts_do_not_count():
     assert _band([0.8] * 9, [{"support": 1.0}] * 9) == {}
     # Labels about another department only, with no positive decision: no evidence.
