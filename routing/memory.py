@@ -275,7 +275,9 @@ def head_fit(
     for column, label in enumerate(inputs):
         rows, y = head_targets(decisions, label)
         positives = int(y.sum())
-        if min(positives, len(y) - positives) < settings.head_min_class:
+        if min(positives, len(y) - positives) < max(1, settings.head_min_class):
+            continue
+        if len(rows) < HEAD_FOLDS:
             continue
 
         for train, test in folds.split(rows):
@@ -314,6 +316,10 @@ class CorrectionMemory:
         self.labels: list[dict[str, float]] = []
         self.thresholds: dict[str, float] = {}
         self.head: OrganisationHead | None = None
+        # The labelled posts the head and thresholds were fitted on, and whether this
+        # memory fitted them (False: kept from the previous one, memory_for).
+        self.fitted_ids: frozenset[int] = frozenset()
+        self.refitted = True
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -465,13 +471,14 @@ _state: dict = {
     "model_version": None,
     "seen": None,
     "keys": {},
-    "fitted_at": None,
+    "fitted_at": None,  # when the head and thresholds were last fitted (monotonic)
+    "stale": False,  # labels changed since then
 }
 
 # The organisation head and thresholds take ~0.3 s to fit on 300 labelled posts and a few
 # seconds on thousands; while staff keep labelling, a process refits them at most this
-# often (neighbour votes follow every new label at once). Fewer labels than before (an
-# erasure) always refits.
+# often (neighbour votes follow every new label at once). A labelled post the last fit
+# learnt from that is gone (an erasure) always refits.
 REFIT_SECONDS = 30.0
 
 
@@ -487,47 +494,53 @@ def _label_marker() -> tuple:
 
 
 def memory_for(classifier) -> CorrectionMemory:
-    """The memory for the active classifier, refreshed when labels changed (one query)."""
+    """The memory for the active classifier, refreshed when labels changed (one query).
+
+    The neighbour votes follow every label change at once. The organisation head and
+    thresholds are refitted at most every REFIT_SECONDS: a refresh within that time keeps
+    the last fit and marks it stale, and the first call after the time is up refits it,
+    label change or not, so a burst of labels is never left out for long."""
     marker = _label_marker()
     with _lock:
         current = _state["memory"]
+        fitted_at = _state["fitted_at"]
+        now = time.monotonic()
+        due = _state["stale"] and (fitted_at is None or now - fitted_at >= REFIT_SECONDS)
         if (
             current is not None
             and _state["model_version"] == classifier.version
             and _state["seen"] == marker
+            and not due
         ):
             return current
         if _state["model_version"] != classifier.version:
             _state["keys"] = {}
             current = None
-        fitted_at = _state["fitted_at"]
-        recent = (
-            current is not None
-            and fitted_at is not None
-            and time.monotonic() - fitted_at < REFIT_SECONDS
-            and _state["seen"] is not None
-            and marker[0] >= _state["seen"][0]
-        )
+        recent = current is not None and fitted_at is not None and now - fitted_at < REFIT_SECONDS
         memory = memory_build(
             classifier.model, cache=_state["keys"], previous=current if recent else None
         )
-        if not recent:
-            _state["fitted_at"] = time.monotonic()
+        if memory.refitted:
+            _state.update(fitted_at=now, stale=False)
+        else:
+            _state["stale"] = True
         _state.update(memory=memory, model_version=classifier.version, seen=marker)
         logger.info("correction memory: %s labelled posts", len(memory))
         return memory
 
 
 def memory_refit() -> None:
-    """Refit the organisation head and thresholds at the next refresh, however recent the
+    """Refit the organisation head and thresholds at the next call, however recent the
     last fit (the demo's replay of history, and the simulation, move days in seconds)."""
     with _lock:
-        _state["fitted_at"] = None
+        _state.update(fitted_at=None, stale=True)
 
 
 def memory_reset() -> None:
     with _lock:
-        _state.update(memory=None, model_version=None, seen=None, keys={}, fitted_at=None)
+        _state.update(
+            memory=None, model_version=None, seen=None, keys={}, fitted_at=None, stale=False
+        )
 
 
 def labelled_posts(limit: int) -> tuple[list[int], list[dict[str, float]]]:
@@ -557,7 +570,8 @@ def memory_build(
 ) -> CorrectionMemory:
     """A memory of the newest labelled posts; `cache` (item id -> keys, for this model)
     spares reading and re-embedding posts already seen, so a new label costs one post.
-    With `previous`, its organisation head and thresholds are kept instead of refitted."""
+    With `previous`, its organisation head and thresholds are kept instead of refitted,
+    unless a labelled post they were fitted on is no longer labelled (erased)."""
     from feedback.models import FeedbackItem
 
     memory = CorrectionMemory(settings)
@@ -579,8 +593,9 @@ def memory_build(
     for stale in set(cache) - set(ids):  # fell out of the memory, or erased
         del cache[stale]
     memory.replace(ids, Keys.stack([cache[i][0] for i in ids]), labels)
-    if previous is not None:
+    if previous is not None and previous.fitted_ids <= set(ids):
         memory.head, memory.thresholds = previous.head, dict(previous.thresholds)
+        memory.fitted_ids, memory.refitted = previous.fitted_ids, False
         return memory
     memory_fit(
         memory, model.labels, np.vstack([cache[i][1] for i in memory.item_ids]), model.thresholds
@@ -602,6 +617,7 @@ def memory_fit(
     thresholds (also set on the memory, as the head is)."""
     cfg = memory.settings
     rows = np.arange(max(0, len(memory) - cfg.threshold_sample), len(memory))
+    memory.fitted_ids = frozenset(memory.item_ids[r] for r in rows)
     decisions = [memory.labels[r] for r in rows]
     scores = proba[rows]
     memory.head = None

@@ -345,4 +345,20 @@ def test_the_head_and_thresholds_are_refitted_at_most_every_few_seconds(alice, m
     label_one("the courier lost my package")
     memory_module.memory_for(classifier)
     assert len(fits) == 2
+    # A burst of labels within the time, then silence: the next call after the time is
+    # up refits, with no new label to trigger it.
+    label_one("my refund is late")
+    memory_module.memory_for(classifier)
+    assert len(fits) == 2
+    monkeypatch.setattr(memory_module, "REFIT_SECONDS", 0.0)
+    memory_module.memory_for(classifier)
+    assert len(fits) == 3
+    memory_module.memory_for(classifier)  # fitted and nothing changed: no work
+    assert len(fits) == 3
+    # An erased labelled post the fit learnt from refits at once, however recent the fit.
+    monkeypatch.setattr(memory_module, "REFIT_SECONDS", 3600.0)
+    RoutingLabel.objects.filter(item__body="my refund is late").delete()
+    label_one("the box came damaged")
+    memory_module.memory_for(classifier)
+    assert len(fits) == 4
     memory_reset()
