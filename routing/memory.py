@@ -147,6 +147,21 @@ def wilson_lower(right: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
     return (centre - spread) / (1 + z * z / n)
 
 
+def decided_for(decisions: list[dict[str, float]], label: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose decision says something about `label`, 1 where it is the post's
+    department), for the organisation thresholds and head alike: put in it = 1; taken out
+    of it, or put only elsewhere = 0 (routing opens a case in every department over its
+    threshold); a post only taken out of other departments says nothing about it."""
+    rows, y = [], []
+    for row, decided in enumerate(decisions):
+        value = decided.get(label)
+        if value is None and not any(v > 0 for v in decided.values()):
+            continue
+        rows.append(row)
+        y.append(1 if value is not None and value > 0 else 0)
+    return np.asarray(rows, dtype=np.int64), np.asarray(y, dtype=np.int64)
+
+
 def organisation_thresholds(
     labels: tuple[str, ...],
     proba: np.ndarray,
@@ -176,21 +191,16 @@ def organisation_thresholds(
         limit = base.get(label)
         if limit is None:
             continue
-        scores, right = [], []
-        for row, decided in enumerate(decisions):
-            value = decided.get(label)
-            if value is None and not any(v > 0 for v in decided.values()):
-                continue  # no decision about this department
-            score = float(proba[row, column])
-            if score >= settings.threshold_floor and (score < limit or whole):
-                scores.append(score)
-                right.append(1.0 if value is not None and value > 0 else 0.0)
-        order = np.argsort(-np.asarray(scores), kind="stable")
-        ranked = np.asarray(scores)[order]
+        rows, right = decided_for(decisions, label)
+        scores = proba[rows, column].astype(np.float64)
+        keep = (scores >= settings.threshold_floor) & ((scores < limit) | whole)
+        scores, right = scores[keep], right[keep]
+        order = np.argsort(-scores, kind="stable")
+        ranked = scores[order]
         below = ranked < limit
         if int(below.sum()) < settings.threshold_min_labelled:
             continue
-        hits = np.cumsum(np.asarray(right)[order])
+        hits = np.cumsum(right[order])
         n = np.arange(1, len(ranked) + 1)
         bound = wilson_lower(hits, n, settings.threshold_z)
         # Counted from the shipped threshold down (the band), or with the posts above it.
@@ -239,20 +249,6 @@ class OrganisationHead:
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def head_targets(decisions: list[dict[str, float]], label: str) -> tuple[np.ndarray, np.ndarray]:
-    """(rows that say something about `label`, 1 where it is the post's department), as
-    organisation_thresholds reads them: put in it = 1; taken out of it, or put only
-    elsewhere = 0; a post only taken out of other departments says nothing about it."""
-    rows, y = [], []
-    for row, decided in enumerate(decisions):
-        value = decided.get(label)
-        if value is None and not any(v > 0 for v in decided.values()):
-            continue
-        rows.append(row)
-        y.append(1 if value is not None and value > 0 else 0)
-    return np.asarray(rows, dtype=np.int64), np.asarray(y, dtype=np.int64)
-
-
 def head_fit(
     vectors: np.ndarray,
     proba: np.ndarray,
@@ -273,7 +269,7 @@ def head_fit(
     folds = KFold(HEAD_FOLDS, shuffle=True, random_state=0)
     fitted, coefs, biases = [], [], []
     for column, label in enumerate(inputs):
-        rows, y = head_targets(decisions, label)
+        rows, y = decided_for(decisions, label)
         positives = int(y.sum())
         if min(positives, len(y) - positives) < max(1, settings.head_min_class):
             continue
