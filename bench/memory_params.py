@@ -16,9 +16,11 @@ several Wilson z and minimum counts. The one printed first has the highest cover
 among those whose precision is not below the memory alone. A third compares the
 organisation head's share of the score and its regularisation (memory.OrganisationHead),
 a fourth, with the head, how the thresholds' precision is counted and the Wilson z.
+`--leads` runs only the study of the organisation leads (memory.organisation_leads):
+off, or on with several floors and Wilson z, with the head and the shipped thresholds.
 
     .venv/bin/python bench/memory_params.py [--cache bench/out/memory_oof.npz] \
-        [--thresholds | --thresholds-only]
+        [--thresholds | --thresholds-only | --leads]
 
 Pure Python (no database); the first run trains the model (~10 minutes) and caches the
 held-out probabilities and text vectors.
@@ -245,6 +247,28 @@ def counting_study(orgs, labels, proba, vectors, thresholds) -> None:
     )
 
 
+def lead_study(orgs, labels, proba, vectors, thresholds) -> None:
+    """With the head and the shipped thresholds: the lead rule (memory.organisation_leads)
+    off, or on with several floors and Wilson z. First printed: the highest coverage
+    whose precision stays at the 0.90 target."""
+    data = (labels, proba, vectors, thresholds)
+    variants = [replace(MemorySettings(), lead_rule=False)] + [
+        replace(MemorySettings(), lead_floor=floor, lead_z=z)
+        for floor, z in itertools.product((0.1, 0.2, 0.3), (0.0, 0.5, 1.0))
+    ]
+    _study(
+        orgs,
+        data,
+        variants,
+        {"auto_route_precision": TARGET_PRECISION},
+        f"organisation leads, {len(orgs)} organisations, 300 corrections",
+        rank=lambda after: after["coverage"],
+        columns=(("leads", 7, "lead_rule"), ("floor", 7, "lead_floor")),
+        extra=("z", 5, "lead_z"),
+        below=f"the {TARGET_PRECISION:.2f} target",
+    )
+
+
 def _study(orgs, data, variants, reference, title, **table) -> None:
     """Average each variant of the settings over the organisations (with organisation
     thresholds) and print the table."""
@@ -296,9 +320,13 @@ def main() -> int:
     parser.add_argument("--organisations", type=int, default=24)
     parser.add_argument("--thresholds", action="store_true", help="Add the threshold study.")
     parser.add_argument("--thresholds-only", action="store_true", help="Only that study.")
+    parser.add_argument("--leads", action="store_true", help="Only the lead rule's study.")
     args = parser.parse_args()
     labels, sources, proba, vectors, thresholds = load_or_train(pathlib.Path(args.cache))
     orgs = organisations(sources, args.organisations, seed=7)
+    if args.leads:
+        lead_study(orgs, labels, proba, vectors, thresholds)
+        return 0
     if args.thresholds_only:
         threshold_study(orgs, labels, proba, vectors, thresholds)
         head_study(orgs, labels, proba, vectors, thresholds)

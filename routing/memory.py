@@ -18,6 +18,7 @@ is nudged. The settings were chosen on the training files, not on validation dat
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,13 @@ class MemorySettings:
     head_c: float = 30.0
     head_min_labelled: int = 30
     head_min_class: int = 3
+    # Organisation leads (organisation_leads): a post no threshold takes goes to its first
+    # label when that label leads the second by at least what this organisation's labels
+    # support (the thresholds' target and count, Wilson z `lead_z`); never on a lead
+    # below `lead_floor`. Chosen on the training files (bench/memory_params.py --leads).
+    lead_rule: bool = True
+    lead_floor: float = 0.2
+    lead_z: float = 0.0
 
 
 CORRECTION_WEIGHT = 1.0
@@ -106,6 +114,8 @@ class MemoryEffect:
     votes: dict[str, float] = field(default_factory=dict)
     # department -> the organisation head's probability, where it scored the department
     head: dict[str, float] = field(default_factory=dict)
+    # (department, its lead over the second label) when the lead rule routed the post
+    lead: tuple[str, float] | None = None
 
 
 @dataclass
@@ -200,19 +210,88 @@ def organisation_thresholds(
         below = ranked < limit
         if int(below.sum()) < settings.threshold_min_labelled:
             continue
-        hits = np.cumsum(right[order])
-        n = np.arange(1, len(ranked) + 1)
-        bound = wilson_lower(hits, n, settings.threshold_z)
         # Counted from the shipped threshold down (the band), or with the posts above it.
-        newly = np.cumsum(below)
-        ok = np.flatnonzero(
-            below
-            & (bound >= settings.target_precision)
-            & (newly >= settings.threshold_min_labelled)
-        )
-        if len(ok):
-            lowered[label] = round(float(ranked[ok[-1]]), 4)
+        found = lowest_reaching(ranked, right[order], settings.threshold_z, settings, counted=below)
+        if found is not None:
+            lowered[label] = found
     return lowered
+
+
+def lowest_reaching(
+    ranked: np.ndarray,
+    right: np.ndarray,
+    z: float,
+    settings: MemorySettings,
+    counted: np.ndarray | None = None,
+) -> float | None:
+    """Walking down `ranked` (values, highest first; `right`: 1 where that post was
+    right), the lowest value at which the posts so far were right `target_precision` of
+    the time by the Wilson lower bound at `z`, with at least `threshold_min_labelled` of
+    those so far `counted` (all by default) and the value's own post counted; None if
+    none is."""
+    hits = np.cumsum(right)
+    n = np.arange(1, len(ranked) + 1)
+    bound = wilson_lower(hits, n, z)
+    counted = np.ones(len(ranked), dtype=bool) if counted is None else counted
+    ok = np.flatnonzero(
+        counted
+        & (bound >= settings.target_precision)
+        & (np.cumsum(counted) >= settings.threshold_min_labelled)
+    )
+    return round(float(ranked[ok[-1]]), 4) if len(ok) else None
+
+
+def first_and_lead(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top column and how far it leads the second (elementwise)."""
+    ordered = np.sort(proba, axis=1)
+    return proba.argmax(axis=1), ordered[:, -1] - ordered[:, -2]
+
+
+def organisation_leads(
+    labels: tuple[str, ...],
+    proba: np.ndarray,
+    decisions: list[dict[str, float]],
+    *,
+    thresholds: dict[str, float],
+    settings: MemorySettings,
+) -> dict[str, float]:
+    """Per first label, the lead over the second label from which a post that no
+    threshold takes (it would wait in triage) is routed to it anyway.
+
+    The departments are scored independently, so a post may score 0.6 for marketing and
+    0.05 for everything else and still sit below marketing's threshold, which is set for
+    posts that also look like something else. Among this organisation's labelled posts
+    that `thresholds` (what routing compares with) leave unrouted, those whose first
+    label is the department are walked down from the largest lead: the new rule's lead is
+    the smallest at which they were right `target_precision` of the time (Wilson lower
+    bound at `lead_z`, at least `threshold_min_labelled` posts). Right as for the
+    thresholds (decided_for). Returns only the departments that got one."""
+    leads: dict[str, float] = {}
+    if not settings.lead_rule or not len(decisions) or proba.shape[1] < 2:
+        return leads
+    limits = np.array([thresholds.get(label, 1.0) for label in labels])
+    waiting = ~(proba >= limits[None, :]).any(axis=1)
+    first, lead = first_and_lead(proba)
+    for column, label in enumerate(labels):
+        rows, right = decided_for(decisions, label)
+        keep = waiting[rows] & (first[rows] == column) & (lead[rows] >= settings.lead_floor)
+        ranked_rows, right = rows[keep], right[keep]
+        if len(ranked_rows) < settings.threshold_min_labelled:
+            continue
+        order = np.argsort(-lead[ranked_rows], kind="stable")
+        found = lowest_reaching(lead[ranked_rows][order], right[order], settings.lead_z, settings)
+        if found is not None:
+            leads[label] = found
+    return leads
+
+
+def reaching(value: float, threshold: float) -> float:
+    """`value` rounded to the 4 decimals scores are kept in, never below `threshold` when
+    it was at or above it (a score put at a threshold must still pass it once rounded)."""
+    rounded = round(value, 4)
+    if value >= threshold and rounded < threshold:
+        rounded = math.ceil(threshold * 10_000) / 10_000
+    return rounded
 
 
 # Log-odds of the model's probabilities are scaled to about the size of the key's entries.
@@ -303,7 +382,8 @@ def _logistic(X: np.ndarray, y: np.ndarray, c: float):
 class CorrectionMemory:
     """Labelled posts as keys plus per-department signed weights, the organisation head
     fitted on them (`head`), and the organisation thresholds those labels support
-    (`thresholds`: department -> lowered threshold)."""
+    (`thresholds`: department -> lowered threshold) and the leads that route a post no
+    threshold takes to its first label (`leads`: department -> lead)."""
 
     def __init__(self, settings: MemorySettings | None = None) -> None:
         self.settings = settings or MemorySettings()
@@ -311,6 +391,7 @@ class CorrectionMemory:
         self.keys = Keys(np.zeros((0, 0), dtype=np.float32))
         self.labels: list[dict[str, float]] = []
         self.thresholds: dict[str, float] = {}
+        self.leads: dict[str, float] = {}
         self.head: OrganisationHead | None = None
         # The labelled posts the head and thresholds were fitted on, and whether this
         # memory fitted them (False: kept from the previous one, memory_for).
@@ -346,19 +427,24 @@ class CorrectionMemory:
         thresholds: dict[str, float] | None = None,
         exclude: np.ndarray | None = None,
         use_head: bool = True,
+        leads: dict[str, float] | None = None,
     ) -> list[MemoryEffect]:
         """Adjust each post's scores (label -> probability) by its labelled neighbours,
         then blend in the organisation head's probabilities where it has one.
 
         With `thresholds` (what routing compares scores with), a decisive vote puts the
         score at the department's threshold at least (or just under it, for a decisive
-        "no"), so routing and evaluation need no second rule for the memory. `exclude`
+        "no"), and a post none of them reaches whose first label leads the second by the
+        organisation's lead for it (`leads`, default this memory's: organisation_leads)
+        gets that label's threshold, so routing and evaluation need no second rule for the
+        memory. `exclude`
         (one memory row per post, or -1) leaves that labelled post out of its neighbours:
         a labelled post scored as if its own label were not known yet."""
         effects = [MemoryEffect(dict(scores)) for scores in proba]
         if embedded is None or not len(self) or not len(proba):
             return effects
         cfg = self.settings
+        leads = self.leads if leads is None else leads
         keys = Keys(embedded) if isinstance(embedded, np.ndarray) else embedded
         similarity = self.similarity(keys)
         if exclude is not None:
@@ -387,8 +473,27 @@ class CorrectionMemory:
                     effect.scores[dept] = max(effect.scores[dept], thresholds[dept])
                 elif vote <= -cfg.decisive_vote:
                     effect.scores[dept] = min(effect.scores[dept], thresholds[dept] - 0.0001)
-            effect.scores = {dept: round(p, 4) for dept, p in effect.scores.items()}
+            if thresholds is not None and leads:
+                self._lead(effect, thresholds, leads)
+            limits = thresholds or {}
+            effect.scores = {
+                dept: reaching(p, limits.get(dept, math.inf)) for dept, p in effect.scores.items()
+            }
         return effects
+
+    @staticmethod
+    def _lead(effect: MemoryEffect, thresholds: dict[str, float], leads: dict[str, float]):
+        """The lead rule (organisation_leads) on one post's final scores, in place."""
+        ranked = sorted(
+            ((p, dept) for dept, p in effect.scores.items() if dept in thresholds), reverse=True
+        )
+        if len(ranked) < 2 or any(p >= thresholds[dept] for p, dept in ranked):
+            return
+        (p, dept), (second, _) = ranked[0], ranked[1]
+        limit = leads.get(dept)
+        if limit is not None and p - second >= limit:
+            effect.scores[dept] = thresholds[dept]
+            effect.lead = (dept, round(p - second, 4))
 
     def _vote(self, effect: MemoryEffect, similarity: np.ndarray, top: np.ndarray) -> dict:
         """Move one post's scores by its nearest labelled posts' votes (in place); returns
@@ -591,6 +696,7 @@ def memory_build(
     memory.replace(ids, Keys.stack([cache[i][0] for i in ids]), labels)
     if previous is not None and previous.fitted_ids <= set(ids):
         memory.head, memory.thresholds = previous.head, dict(previous.thresholds)
+        memory.leads = dict(previous.leads)
         memory.fitted_ids, memory.refitted = previous.fitted_ids, False
         return memory
     memory_fit(
@@ -605,12 +711,13 @@ def memory_fit(
     proba: np.ndarray,
     base: dict[str, float],
 ) -> dict[str, float]:
-    """Fit a filled memory's organisation head and thresholds on its newest
+    """Fit a filled memory's organisation head, thresholds and leads on its newest
     `threshold_sample` labelled posts; `proba` holds the model's own probabilities of all
     its labelled posts (memory order, `labels` columns). The thresholds are judged on what
     routing will compare with (settings.threshold_scores): each labelled post moved by the
-    others' votes and blended with a head that did not train on it. Returns the
-    thresholds (also set on the memory, as the head is)."""
+    others' votes and blended with a head that did not train on it; the leads on the same
+    scores, for the posts the new thresholds still leave unrouted. Returns the
+    thresholds (also set on the memory, as the head and leads are)."""
     cfg = memory.settings
     rows = np.arange(max(0, len(memory) - cfg.threshold_sample), len(memory))
     memory.fitted_ids = frozenset(memory.item_ids[r] for r in rows)
@@ -622,4 +729,8 @@ def memory_fit(
         scores = memory.held_out_scores(labels, scores, rows, cross_val)
         memory.head = head
     memory.thresholds = organisation_thresholds(labels, scores, decisions, base, cfg)
+    after = {
+        label: min(limit, memory.thresholds.get(label, limit)) for label, limit in base.items()
+    }
+    memory.leads = organisation_leads(labels, scores, decisions, thresholds=after, settings=cfg)
     return memory.thresholds

@@ -126,15 +126,28 @@ def companions_for(
     }
 
 
+def leads_for(memory: CorrectionMemory, departments: dict[str, Department]) -> dict[str, float]:
+    """The organisation leads (memory.organisation_leads) of the departments routing
+    knows, and of noise; none for a department whose threshold an admin set by hand (the
+    admin decided when it gets cases)."""
+    return {
+        slug: lead
+        for slug, lead in memory.leads.items()
+        if slug == NOISE or (slug in departments and departments[slug].routing_threshold is None)
+    }
+
+
 def batch_score(
     classifier: ActiveClassifier,
     texts: list[str],
     thresholds: dict[str, float],
     memory: CorrectionMemory | None = None,
+    leads: dict[str, float] | None = None,
 ) -> tuple[ScoredBatch, list[MemoryEffect]]:
     """Score a batch as routing does: the model (with the cascade when ROUTING_CASCADE is
     on), then the correction memory, which moves the scores of posts like ones staff
-    labelled before thresholds are applied. Writes nothing."""
+    labelled before thresholds are applied (`leads`: leads_for; by default all of the
+    memory's). Writes nothing."""
     model = classifier.model
     scored = model.score_batch(texts, cascade=settings.ROUTING_CASCADE)
     model_scores = [
@@ -142,7 +155,7 @@ def batch_score(
         for row in scored.proba
     ]
     memory = memory if memory is not None else memory_for(classifier)
-    effects = memory.apply(keys_of(model, scored), model_scores, thresholds)
+    effects = memory.apply(keys_of(model, scored), model_scores, thresholds, leads=leads)
     return scored, effects
 
 
@@ -237,7 +250,13 @@ def items_decide(
     memory = memory_for(classifier)  # one query: have the labels changed?
     thresholds = thresholds_for(classifier, departments, memory)
     companions = companions_for(classifier, thresholds, departments)
-    scored, effects = batch_score(classifier, [item.body for item in items], thresholds, memory)
+    scored, effects = batch_score(
+        classifier,
+        [item.body for item in items],
+        thresholds,
+        memory,
+        leads_for(memory, departments),
+    )
     decisions = []
     sentiment = scored.sentiment
     for row, (item, effect) in enumerate(zip(items, effects, strict=True)):
@@ -309,6 +328,11 @@ def _explain(
             # The organisation head (memory.OrganisationHead): what this team's labels
             # taught about posts like it, blended into the score.
             explanation["organisation_head"] = effects[row].head[slug]
+        lead = effects[row].lead
+        if lead is not None and lead[0] == slug:
+            # Below every threshold, but far enough ahead of the second label for what
+            # this team's decisions showed (memory.organisation_leads).
+            explanation["lead"] = lead[1]
         decision.targets[slug] = (routed_by, rule, score, explanation)
 
 

@@ -27,7 +27,13 @@ from feedback.services import feedback_ingest
 from routing.classification import classifier_active
 from routing.classifier.evaluation import evaluate_proba
 from routing.memory import memory_for, memory_refit, memory_reset
-from routing.services import batch_score, companions_for, items_route, thresholds_for
+from routing.services import (
+    batch_score,
+    companions_for,
+    items_route,
+    leads_for,
+    thresholds_for,
+)
 
 NOISE = "noise"
 SIM_SOURCE = "simulation"
@@ -55,9 +61,12 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
     departments = {d.slug: d for d in Department.objects.all()}
     memory = memory_for(classifier)
     thresholds = thresholds_for(classifier, departments, memory)
+    leads = leads_for(memory, departments)
     rows = []
     for start in range(0, len(texts), BATCH):
-        _, effects = batch_score(classifier, texts[start : start + BATCH], thresholds, memory)
+        _, effects = batch_score(
+            classifier, texts[start : start + BATCH], thresholds, memory, leads
+        )
         for effect in effects:
             rows.append([effect.scores.get(label, 0.0) for label in model.labels])
     proba = np.array(rows, dtype=np.float64).reshape(len(texts), len(model.labels))
@@ -77,6 +86,8 @@ def score_with_memory(texts: list[str], truth: list[str]) -> dict:
         # What routing compared with: the model's thresholds, or the organisation's where
         # its labels brought them down (memory.organisation_thresholds).
         "thresholds": {label: round(thresholds[label], 4) for label in model.labels},
+        # The leads that route a post no threshold takes (memory.organisation_leads).
+        "leads": dict(sorted(leads.items())),
     }
 
 

@@ -322,6 +322,10 @@ def test_words_that_pushed_it_leave_out_function_words_and_punctuation(alice_cli
             {"terms": [], "organisation_head": 0.91, "similar": [{"item": 1}, {"item": 2}]},
             "like 2 posts your team labelled",
         ),
+        (
+            {"terms": [], "organisation_head": 0.91, "lead": 0.47},
+            "0.47 ahead of the next department, a lead your team's decisions showed",
+        ),
     ],
 )
 def test_the_why_line_says_when_the_teams_labels_had_a_say(alice_client, explanation, said):

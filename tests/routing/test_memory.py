@@ -13,7 +13,9 @@ from routing.memory import (
     MemorySettings,
     memory_fit,
     memory_reset,
+    organisation_leads,
     organisation_thresholds,
+    reaching,
 )
 from routing.models import RoutingLabel
 from routing.services import items_route
@@ -190,6 +192,84 @@ def test_routing_uses_the_lower_of_the_model_and_organisation_thresholds():
         memory_module._state.update(saved)
 
 
+def test_a_score_put_at_a_threshold_still_passes_it_once_rounded():
+    # Scores are kept to 4 decimals; a threshold of 0.68682 must not become 0.6868.
+    memory = CorrectionMemory(SETTINGS)
+    memory.replace([7], np.vstack([_unit(1, 0, 0)]), [{"support": 1.0}])
+    thresholds = {"support": 0.6868228346, "noise": 0.9}
+    [effect] = memory.apply(
+        np.vstack([_unit(1, 0, 0)]), [{"support": 0.2, "noise": 0.1}], thresholds
+    )
+    assert effect.scores["support"] >= thresholds["support"]
+    assert reaching(0.12344, 0.5) == 0.1234 and reaching(0.6868228, 0.6868228) == 0.6869
+
+
+# -- organisation leads --------------------------------------------------------------------
+
+
+def _leads(rows, decisions, thresholds=BASE, **settings):
+    proba = np.array(rows, dtype=np.float64)
+    return organisation_leads(
+        LABELS,
+        proba,
+        decisions,
+        thresholds=thresholds,
+        settings=replace(MemorySettings(), **settings),
+    )
+
+
+def test_a_clear_first_label_that_staff_confirmed_brings_a_lead():
+    # Twenty posts under every threshold whose support score leads by 0.50 down to 0.31,
+    # all put in support by staff: from a lead of 0.31 on, such posts route to support.
+    rows = [[0.1, 0.1 + lead, 0.05] for lead in np.linspace(0.5, 0.31, 20)]
+    assert _leads(rows, [{"support": 1.0}] * 20)["support"] == pytest.approx(0.31, abs=1e-3)
+    # Every third one was put in product instead: no lead is good enough.
+    mixed = [{"product": 1.0} if i % 3 == 0 else {"support": 1.0} for i in range(20)]
+    assert _leads(rows, mixed) == {}
+    # Too few, or leads under the floor, move nothing.
+    assert _leads(rows[:9], [{"support": 1.0}] * 9) == {}
+    assert _leads(rows, [{"support": 1.0}] * 20, lead_floor=0.6) == {}
+    assert _leads(rows, [{"support": 1.0}] * 20, lead_rule=False) == {}
+
+
+def test_posts_a_threshold_already_takes_do_not_count_for_a_lead():
+    # The same posts, but support's threshold takes them all: they are routed already.
+    rows = [[0.1, 0.1 + lead, 0.05] for lead in np.linspace(0.5, 0.31, 20)]
+    assert _leads(rows, [{"support": 1.0}] * 20, {**BASE, "support": 0.4}) == {}
+
+
+def test_the_lead_rule_routes_a_post_no_threshold_takes_to_its_clear_first_label():
+    memory = CorrectionMemory(SETTINGS)
+    memory.replace([7], np.vstack([_unit(0, 0, 1)]), [{"product": 1.0}])  # far from them all
+    memory.leads = {"support": 0.4}
+    thresholds = {"product": 0.9, "support": 0.9, "noise": 0.9}
+    clear = {"product": 0.1, "support": 0.6, "noise": 0.1}
+    close = {"product": 0.3, "support": 0.6, "noise": 0.1}
+    taken = {"product": 0.95, "support": 0.6, "noise": 0.05}
+    keys = np.vstack([_unit(1, 0, 0)] * 3)
+    led, near, routed = memory.apply(keys, [clear, close, taken], thresholds)
+    assert led.scores["support"] >= thresholds["support"] and led.lead == ("support", 0.5)
+    assert near.scores == close and near.lead is None  # leads by 0.3 only
+    assert routed.scores == taken and routed.lead is None  # product's threshold takes it
+    # Routing passes the leads it allows (leads_for): none, nothing changes.
+    [alone] = memory.apply(keys[:1], [clear], thresholds, leads={})
+    assert alone.scores == clear
+
+
+def test_an_admins_threshold_turns_the_lead_off_for_that_department():
+    from types import SimpleNamespace
+
+    from routing.services import leads_for
+
+    memory = CorrectionMemory()
+    memory.leads = {"support": 0.4, "product": 0.3, "noise": 0.5}
+    departments = {
+        "support": SimpleNamespace(routing_threshold=None),
+        "product": SimpleNamespace(routing_threshold=0.8),
+    }
+    assert leads_for(memory, departments) == {"support": 0.4, "noise": 0.5}
+
+
 # -- labels from the case services ---------------------------------------------------------
 
 
@@ -260,6 +340,38 @@ def test_a_correction_changes_the_next_similar_posts_route(alice):
     assert case.department == marketing
     assert case.explanation["similar"][0]["item"] == first.pk
     assert unrelated.state == FeedbackItem.State.TRIAGE
+    memory_reset()
+
+
+@pytest.mark.django_db
+def test_routing_applies_the_organisation_leads_and_says_so(alice, monkeypatch):
+    from routing import memory as memory_module
+
+    memory_reset()
+    # One labelled post, so the memory is in play, and a lead for marketing as if this
+    # team's decisions had shown it (the fit itself: the organisation_leads tests above).
+    labelled = FeedbackItemFactory(
+        body="Payroll sent my tax form to the wrong address", state=FeedbackItem.State.TRIAGE
+    )
+    hr = Department.objects.get(slug="hr")
+    case_services.triage_route(item=labelled, departments=[hr], actor=alice)
+    monkeypatch.setattr(memory_module, "organisation_leads", lambda *a, **k: {"marketing": 0.1})
+    # Marketing first, under every threshold (0.43, the labelled HR post lifts HR to 0.30).
+    text = "I was at your store on Friday"
+
+    def routed(external_id):
+        item = FeedbackItemFactory(body=text, external_id=external_id)
+        items_route(item_ids=[item.pk])
+        item.refresh_from_db()
+        return item
+
+    led = routed("lead-1")
+    assert led.state == FeedbackItem.State.ROUTED
+    case = Case.objects.get(item=led)
+    assert case.department.slug == "marketing" and case.explanation["lead"] >= 0.1
+    # An admin's threshold for marketing: the admin decides, the lead is off.
+    Department.objects.filter(slug="marketing").update(routing_threshold=0.95)
+    assert routed("lead-2").state == FeedbackItem.State.TRIAGE
     memory_reset()
 
 

@@ -54,6 +54,11 @@ class Command(BaseCommand):
             "thresholds after: "
             + ", ".join(f"{k} {v:.2f}" for k, v in result.after["thresholds"].items())
         )
+        leads = result.after["leads"]
+        out(
+            "leads after: "
+            + (", ".join(f"{k} {v:.2f}" for k, v in leads.items()) if leads else "none")
+        )
         if json:
             payload = {
                 "before": result.before,
